@@ -1,0 +1,24 @@
+"""tinygrad_bn: a small autograd framework for learning, checking and seeing gradients.
+
+The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``,
+``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
+"""
+
+from . import autograd, functional, nn, random, registry
+from . import functional as F
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .creation import arange, ones, rand, randn, tensor, zeros
+from .ops.shape import concatenate, stack
+from .random import manual_seed
+from .tensor import Tensor
+from .testing import GradcheckError, gradcheck
+
+cat = concatenate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "concatenate", "cat", "stack",
+    "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
+    "autograd", "functional", "F", "nn", "random", "registry",
+]

@@ -1,0 +1,281 @@
+"""The tape: ``Function`` (forward/backward on numpy arrays), graph nodes, ``no_grad``, the backward engine.
+
+How a tensor gets onto the tape
+-------------------------------
+``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on plain numpy
+arrays. When gradients are on and any input requires grad, the result remembers ``ctx``: the graph
+node, which holds the op class, its input tensors (``parents``), its non-tensor attributes
+(``attrs``: ``axis``, ``p``, ``eps``...) and whatever the forward saved with ``ctx.save_for_backward``.
+
+How gradients come back
+-----------------------
+``run_backward`` orders the nodes once (iterative depth-first search, so a 10,000-op chain is fine),
+walks them from the output back to the leaves and calls each ``backward(ctx, grad_output)``. An op
+may return gradients in the *broadcast* shape of its output; the engine reduces each one to its
+input's shape with :func:`unbroadcast`, the one helper that does this for every op. Intermediate
+gradients are dropped as soon as they are used. Unless ``retain_graph=True``, each node frees what
+it saved after its backward ran, and a second backward through it raises ``RuntimeError``; the node
+structure itself stays, so the graph can still be drawn after backward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_grad_enabled = True
+
+#: Every ``Function`` subclass defined anywhere, in definition order (the op registry checks coverage).
+FUNCTIONS: list[type[Function]] = []
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record themselves on the tape right now."""
+    return _grad_enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: ops run inside record nothing, results do not require grad.
+
+    >>> with tg.no_grad():
+    ...     y = model(x)            # y.requires_grad is False
+    """
+
+    def __enter__(self) -> no_grad:
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator that turns recording back on (e.g. inside ``no_grad``)."""
+
+    def __enter__(self) -> enable_grad:
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = True
+        return self
+
+
+class Node:
+    """One recorded op: the ``ctx`` passed to ``forward`` and ``backward``.
+
+    Attributes: ``fn`` (the Function subclass), ``parents`` (input tensors, in order), ``attrs``
+    (non-tensor arguments, shown by the graph pictures), ``saved_tensors`` (arrays saved by forward),
+    ``saved_shapes`` (their shapes and dtypes, kept after the arrays are freed), ``needs_input_grad``.
+    An op may also store small non-array values on ctx as plain attributes.
+    """
+
+    __slots__ = ("fn", "parents", "attrs", "saved_tensors", "saved_shapes", "released", "needs_input_grad",
+                 "__dict__")
+
+    def __init__(self, fn: type[Function], parents: tuple[Tensor, ...], attrs: dict[str, Any]):
+        self.fn = fn
+        self.parents = parents
+        self.attrs = attrs
+        self.saved_tensors: tuple[np.ndarray, ...] = ()
+        self.saved_shapes: tuple[tuple[tuple[int, ...], str], ...] = ()
+        self.released = False
+        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+
+    def save_for_backward(self, *arrays: np.ndarray) -> None:
+        """Keep arrays that ``backward`` needs; they are freed after backward unless the graph is retained."""
+        self.saved_tensors = arrays
+        self.saved_shapes = tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in arrays)
+
+    def release(self) -> None:
+        """Free the saved arrays (and any array stored on ctx); the node stays in the graph."""
+        self.saved_tensors = ()
+        for key, value in list(self.__dict__.items()):
+            if isinstance(value, np.ndarray):
+                del self.__dict__[key]
+        self.released = True
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name} node, {len(self.parents)} input(s)>"
+
+
+class Function:
+    """Base class of every primitive op.
+
+    A subclass defines two static methods, side by side:
+
+    - ``forward(ctx, *arrays, **attrs) -> np.ndarray``: numpy in, numpy out; save what backward
+      needs with ``ctx.save_for_backward(...)``.
+    - ``backward(ctx, grad_output) -> tuple``: one gradient (numpy array, or None) per tensor input.
+      A gradient may have the broadcast output shape; the engine reduces it to the input's shape.
+
+    Call it with ``MyOp.apply(*tensors, **attrs)``; every positional argument must be a Tensor.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        FUNCTIONS.append(cls)
+
+    @staticmethod
+    def forward(ctx: Node, *arrays: np.ndarray, **attrs: Any) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Node, grad_output: np.ndarray) -> tuple[np.ndarray | None, ...]:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **attrs: Any) -> Tensor:
+        from .tensor import Tensor
+
+        ctx = Node(cls, inputs, attrs)
+        try:
+            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+        except ValueError as err:
+            shapes = ", ".join(str(t.shape) for t in inputs)
+            raise ValueError(f"{cls.__name__.lower()}: inputs with shapes {shapes} were rejected: {err}") from None
+        requires_grad = _grad_enabled and any(ctx.needs_input_grad)
+        if not requires_grad:
+            return Tensor._make(out, False, None)
+        return Tensor._make(out, True, ctx)
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` (a broadcast result's gradient) back down to ``shape``.
+
+    Broadcasting copies an input along new leading axes and along axes of length 1; the gradient of a
+    copy is the sum of the copies' gradients, so we sum over exactly those axes.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    out = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return out.reshape(shape)
+
+
+def topological_order(root: Tensor) -> list[Tensor]:
+    """Non-leaf tensors reachable from ``root``, each after all the tensors it depends on.
+
+    Iterative depth-first search (no recursion limit). Raises ``RuntimeError`` if a node on the way
+    was already released by an earlier backward.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in visited or t._ctx is None:
+            continue
+        visited.add(id(t))
+        if t._ctx.released:
+            raise RuntimeError(
+                f"backward: the graph through '{t._ctx.name}' was already freed by an earlier backward(); "
+                "pass retain_graph=True to the first backward() if you need to go through it again"
+            )
+        stack.append((t, True))
+        for p in t._ctx.parents:
+            if p._ctx is not None and id(p) not in visited:
+                stack.append((p, False))
+    return order
+
+
+def _accumulate(store: dict[int, np.ndarray], key: int, grad: np.ndarray) -> None:
+    old = store.get(key)
+    store[key] = grad if old is None else old + grad
+
+
+def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
+                 inputs: tuple[Tensor, ...] | None = None) -> list[np.ndarray | None] | None:
+    """Propagate ``grad`` (d out / d root) back through the graph of ``root``.
+
+    With ``inputs=None`` leaf gradients accumulate into ``leaf.grad`` (and into ``t.grad`` of non-leaves
+    that called ``retain_grad()``). With ``inputs`` given, nothing is written to ``.grad``; the
+    gradients of those tensors are returned instead, in order (None where no gradient reaches one).
+
+    Ops never write into a ``grad_output`` they receive, and the engine never adds in place, so one
+    array may safely travel to several places; only an array that ends up as a user-visible ``.grad``
+    and is shared (seen before in this pass, or a view) is copied, so in-place edits of one ``.grad``
+    never leak into another.
+    """
+    order = topological_order(root)
+    sink = _GradSink(inputs)
+    sink.seen.add(id(grad))
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    if root._ctx is None:  # backward on a leaf: its gradient is the seed itself
+        sink.deliver(root, grad)
+    for t in reversed(order):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        if t._retains_grad or sink.wanted is not None:
+            sink.deliver(t, g)
+        node = t._ctx
+        in_grads = node.fn.backward(node, g)
+        if not retain_graph:
+            node.release()
+        for parent, pg in zip(node.parents, in_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(pg, parent.data.shape)
+            if pg.dtype != parent.data.dtype:
+                pg = pg.astype(parent.data.dtype)
+            if parent._ctx is None:
+                sink.deliver(parent, pg)
+            else:
+                _accumulate(grads, id(parent), pg)
+            sink.seen.add(id(pg))
+    return sink.result()
+
+
+class _GradSink:
+    """Where finished gradients go: into ``.grad`` attributes, or into a list for ``autograd.grad``."""
+
+    def __init__(self, inputs: tuple[Tensor, ...] | None):
+        self.inputs = inputs
+        self.wanted = {id(t) for t in inputs} if inputs is not None else None
+        self.captured: dict[int, np.ndarray] = {}
+        self.seen: set[int] = set()
+
+    def deliver(self, t: Tensor, grad: np.ndarray) -> None:
+        if self.wanted is not None:
+            if id(t) in self.wanted:
+                _accumulate(self.captured, id(t), grad)
+        elif t.grad is None:
+            t.grad = grad.copy() if (id(grad) in self.seen or not grad.flags.owndata) else grad
+        else:
+            t.grad = t.grad + grad
+
+    def result(self) -> list[np.ndarray | None] | None:
+        if self.inputs is None:
+            return None
+        return [self.captured.get(id(t)) for t in self.inputs]
+
+
+def grad(output: Tensor, inputs: Tensor | tuple[Tensor, ...] | list[Tensor], grad_output: Any = None,
+         retain_graph: bool = False) -> list[np.ndarray | None]:
+    """Gradients of ``output`` with respect to ``inputs``, returned (not written to ``.grad``).
+
+    Like ``torch.autograd.grad``: ``grad_output`` (same shape as ``output``) is the seed, required when
+    ``output`` is not a scalar. Returns one numpy array per input (None if the input does not affect
+    the output).
+    """
+    from .tensor import seed_gradient
+
+    inputs = (inputs,) if not isinstance(inputs, (tuple, list)) else tuple(inputs)
+    seed = seed_gradient(output, grad_output, "grad")
+    return run_backward(output, seed, retain_graph=retain_graph, inputs=inputs)

@@ -1,0 +1,173 @@
+"""Reductions over an axis, a tuple of axes, or everything (``axis=None``), with ``keepdims``.
+
+Shapes: x (any shape) -> the reduced shape; each backward first restores the reduced axes as
+length-1 axes (``keepdims`` shape) so the gradient broadcasts back over x's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, Node
+from ..registry import Sample, register_op
+
+Grads = tuple[np.ndarray | None, ...]
+Axis = int | tuple[int, ...] | None
+
+
+def normalize_axis(axis: Axis, ndim: int, op: str) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (all axes for None); ValueError if out of range."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with the reduced ``axes`` kept as length 1."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand_back(g: np.ndarray, ctx: Node) -> np.ndarray:
+    """Reshape a reduced gradient to the keepdims shape, so it broadcasts against the input."""
+    return g.reshape(ctx.kd_shape)
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+class Sum(Function):
+    """z = sum of x over ``axis``.   dz/dx_i = 1 for every summed element: grad_output is broadcast back."""
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+        ctx.kd_shape = keepdims_shape(x.shape, axis)
+        ctx.in_shape = x.shape
+        return np.asarray(x.sum(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        return (np.broadcast_to(_expand_back(g, ctx), ctx.in_shape),)
+
+
+class Mean(Function):
+    """z = (1/n) sum of x over ``axis`` (n elements per output).   dz/dx_i = 1/n."""
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+        ctx.kd_shape = keepdims_shape(x.shape, axis)
+        ctx.in_shape = x.shape
+        ctx.n = _count(x.shape, axis)
+        return np.asarray(x.mean(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        scale = np.asarray(1.0 / ctx.n, dtype=g.dtype)
+        return (np.broadcast_to(_expand_back(g, ctx) * scale, ctx.in_shape),)
+
+
+class Var(Function):
+    """z = sum((x - mean)^2) / (n - correction) over ``axis``; correction=1 is the unbiased estimate.
+
+    dz/dx_i = 2 (x_i - mean) / (n - correction): the mean's own dependence on x_i drops out because
+    sum(x - mean) = 0.
+    """
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False,
+                correction: int = 1) -> np.ndarray:
+        n = _count(x.shape, axis)
+        if n - correction <= 0:
+            raise ValueError(f"needs more than correction={correction} element(s) per reduction, got {n}")
+        centered = x - x.mean(axis=axis, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.kd_shape = keepdims_shape(x.shape, axis)
+        ctx.denom = n - correction
+        out = (centered * centered).sum(axis=axis, keepdims=keepdims) / np.asarray(ctx.denom, dtype=x.dtype)
+        return np.asarray(out)
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        (centered,) = ctx.saved_tensors
+        return (_expand_back(g, ctx) * centered * np.asarray(2.0 / ctx.denom, dtype=g.dtype),)
+
+
+class _Extremum(Function):
+    """Shared backward of Max and Min: the gradient goes to the elements equal to the result,
+    split equally among ties (as PyTorch's amax/amin), so the gradient of a tie sums to grad_output."""
+
+    reduce = staticmethod(np.max)
+
+    @classmethod
+    def _forward(cls, ctx: Node, x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        if x.size == 0:
+            raise ValueError("cannot take max/min of an empty tensor")
+        out_kd = cls.reduce(x, axis=axis, keepdims=True)
+        mask = x == out_kd
+        ctx.save_for_backward(mask, mask.sum(axis=axis, keepdims=True))
+        return out_kd if keepdims else np.asarray(out_kd.reshape([n for i, n in enumerate(x.shape) if i not in axis]))
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        mask, count = ctx.saved_tensors
+        g_kd = g.reshape(count.shape)
+        return (mask * (g_kd / count.astype(g.dtype)),)
+
+
+class Max(_Extremum):
+    """z = max of x over ``axis`` (see ``_Extremum`` for the backward)."""
+
+    reduce = staticmethod(np.max)
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+        return Max._forward(ctx, x, axis, keepdims)
+
+
+class Min(_Extremum):
+    """z = min of x over ``axis`` (see ``_Extremum`` for the backward)."""
+
+    reduce = staticmethod(np.min)
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+        return Min._forward(ctx, x, axis, keepdims)
+
+
+# ----------------------------------------------------------------------------------------------
+_CASES = [((3, 4), {}), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": (0, 2)}),
+          ((2, 3, 4), {"axis": -1, "keepdims": True}), ((5,), {"axis": 0}), ((), {})]
+
+
+def _reduce_samples(distinct: bool = False, min_count: int = 0):
+    def make(rng: np.random.Generator) -> list[Sample]:
+        out = []
+        for shape, kw in _CASES:
+            n = int(np.prod(shape, dtype=np.int64))
+            x = rng.permutation(n).reshape(shape) * 0.1 + rng.uniform(-0.01, 0.01, shape) if distinct \
+                else rng.standard_normal(shape)
+            axes = normalize_axis(kw.get("axis"), len(shape), "sample")
+            if _count(shape, axes) > min_count:
+                out.append(Sample((np.asarray(x, dtype=np.float64),), dict(kw), note=f"{shape} {kw}"))
+        return out
+
+    return make
+
+
+register_op("sum", lambda x, **kw: x.sum(**kw), _reduce_samples())
+register_op("mean", lambda x, **kw: x.mean(**kw), _reduce_samples())
+register_op("var", lambda x, **kw: x.var(**kw), _reduce_samples(min_count=1))
+register_op("var_biased", lambda x, **kw: x.var(**kw, correction=0), _reduce_samples())
+register_op("max", lambda x, **kw: x.max(**kw), _reduce_samples(distinct=True))
+register_op("min", lambda x, **kw: x.min(**kw), _reduce_samples(distinct=True))
+register_op("max_with_ties", lambda x: x.max(axis=1),
+            lambda rng: [Sample((np.array([[1.0, 3.0, 3.0], [2.0, 0.5, -1.0]]),), note="tie split equally")],
+            )
