@@ -7,9 +7,11 @@ live), plus argument checks that name the function and what it received.
 from __future__ import annotations
 
 from .ops.loss import cross_entropy, mse_loss
+from .ops.normalization import batch_norm, group_norm, layer_norm
 from .tensor import Tensor, as_tensor
 
 __all__ = ["relu", "sigmoid", "tanh", "log_softmax", "softmax", "cross_entropy", "mse_loss", "linear"]
+__all__ += ["batch_norm", "layer_norm", "group_norm"]
 
 
 def relu(x: Tensor) -> Tensor:
