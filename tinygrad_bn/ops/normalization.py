@@ -43,6 +43,7 @@ import numpy as np
 
 from ..autograd import Function, Node
 from ..registry import Sample, register_op
+from ..tensor import Tensor, as_tensor  # fine here: tensor.py never imports this module (functional.py does)
 from .reduce import keepdims_shape
 
 Grads = tuple[np.ndarray | None, ...]
@@ -192,8 +193,6 @@ def check_normalized_shape(shape: Any, name: str) -> tuple[int, ...]:
 
 def _floating(t: Any, what: str, name: str, shape: tuple[int, ...] | None = None) -> Any:
     """``t`` as a Tensor of floats (of ``shape`` if given), or None if ``t`` is None."""
-    from ..tensor import as_tensor
-
     if t is None:
         return None
     t = as_tensor(t)
@@ -205,8 +204,6 @@ def _floating(t: Any, what: str, name: str, shape: tuple[int, ...] | None = None
 
 
 def _running(t: Any, what: str, name: str, channels: int) -> Any:
-    from ..tensor import Tensor
-
     if t is None:
         return None
     if not isinstance(t, Tensor):
@@ -217,7 +214,7 @@ def _running(t: Any, what: str, name: str, channels: int) -> Any:
     return _floating(t, what, name, (channels,))
 
 
-def _apply(x: Any, params: dict[str, Any], **attrs: Any) -> Any:
+def _apply(x: Tensor, params: dict[str, Tensor | None], **attrs: Any) -> Tensor:
     present = {k: v for k, v in params.items() if v is not None}
     return Normalize.apply(x, *present.values(), inputs=("x", *present), **attrs)
 
@@ -229,7 +226,7 @@ def _shapes(ranks: tuple[int, ...], channels: int | None) -> str:
 
 def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *, name: str = "batch_norm",
-               ranks: tuple[int, ...] = (), num_features: int | None = None) -> Any:
+               ranks: tuple[int, ...] = (), num_features: int | None = None) -> Tensor:
     """Batch normalization of ``input`` (N, C, *) per channel, as ``torch.nn.functional.batch_norm``.
 
     ``training=True``: batch statistics (biased variance); ``running_mean``/``running_var`` (C,), if given,
@@ -251,7 +248,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     if not training and running_mean is None:
         raise ValueError(f"{name}: evaluation (training=False) uses running_mean and running_var, got None; "
                          "pass training=True to normalize with batch statistics")
-    per_channel = x.size // channels if channels else int(np.prod(x.shape[:1] + x.shape[2:]))
+    per_channel = math.prod(x.shape[:1] + x.shape[2:])
     if training and per_channel <= 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got input shape "
                          f"{x.shape} ({per_channel} value per channel)")
@@ -260,7 +257,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
 
 
 def layer_norm(input: Any, normalized_shape: int | tuple[int, ...], weight: Any = None, bias: Any = None,
-               eps: float = 1e-5, *, name: str = "layer_norm") -> Any:
+               eps: float = 1e-5, *, name: str = "layer_norm") -> Tensor:
     """Layer normalization over the last dims of ``input`` (*, *normalized_shape), as PyTorch's.
 
     Each sample is normalized with its own mean and biased variance over those dims; ``weight``/``bias``
@@ -277,7 +274,7 @@ def layer_norm(input: Any, normalized_shape: int | tuple[int, ...], weight: Any 
 
 
 def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5, *,
-               name: str = "group_norm", num_channels: int | None = None) -> Any:
+               name: str = "group_norm", num_channels: int | None = None) -> Tensor:
     """Group normalization of ``input`` (N, C, *): the C channels form ``num_groups`` groups, each sample
     and group normalized over its C / num_groups channels and all of *. ``weight``/``bias``: (C,).
     Output: input's shape and dtype. ``name``/``num_channels`` shape the error messages (GroupNorm passes them).
@@ -292,7 +289,7 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
                          f"{groups} groups of equal size")
     params = {"weight": _floating(weight, "weight", name, (channels,)),
               "bias": _floating(bias, "bias", name, (channels,))}
-    view = (x.shape[0], groups, channels // groups, int(np.prod(x.shape[2:], dtype=np.int64)))
+    view = (x.shape[0], groups, channels // groups, math.prod(x.shape[2:]))
     return _apply(x, params, kind="group_norm", axes=(2, 3), param_axes=(1, 2), eps=check_eps(eps, name),
                   view=view)
 
@@ -312,9 +309,8 @@ def _args(rng: np.random.Generator, x: np.ndarray, affine: str, pshape: tuple[in
     return (x, w, b) if b is not None else (x, w) if w is not None else (x,)
 
 
-def _bn(x: Any, weight: Any = None, bias: Any = None, *, running: Any = None, **kwargs: Any) -> Any:
-    from ..tensor import Tensor
-
+def _bn(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, *, running: Any = None,
+        **kwargs: Any) -> Tensor:
     stats = (None, None) if running is None else (Tensor(running[0].copy()), Tensor(running[1].copy()))
     return batch_norm(x, *stats, weight, bias, **kwargs)
 
