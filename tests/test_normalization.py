@@ -348,17 +348,33 @@ def test_rejected_batch_changes_no_state():
 
 
 # ---- PyTorch, when it happens to be installed (never a dependency) --------------------------------------
-def test_matches_pytorch_number_for_number():
+TORCH_CASES = [("BatchNorm1d", (4,), {}, (6, 4)), ("BatchNorm1d", (4,), {"momentum": None}, (6, 4, 3)),
+               ("BatchNorm2d", (3,), {"momentum": 0.3}, (4, 3, 2, 5)),
+               ("BatchNorm1d", (4,), {"track_running_stats": False, "affine": False}, (5, 4)),
+               ("LayerNorm", ((3, 4),), {}, (2, 5, 3, 4)), ("GroupNorm", (2, 6), {}, (3, 6, 4))]
+
+
+@pytest.mark.parametrize("layer, args, kwargs, shape", TORCH_CASES, ids=[c[0] + str(c[3]) for c in TORCH_CASES])
+def test_matches_pytorch_number_for_number(layer, args, kwargs, shape):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; the cross-check is optional")
-    x, g = _activations((6, 4, 3)), rng.standard_normal((6, 4, 3))
-    ours, theirs = nn.BatchNorm1d(4, momentum=None, dtype=np.float64), torch.nn.BatchNorm1d(4, momentum=None).double()
-    for mode in (True, True, False):
+    ours, theirs = getattr(nn, layer)(*args, **kwargs, dtype=np.float64), getattr(torch.nn, layer)(*args, **kwargs)
+    theirs = theirs.double()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        p.data[...] = rng.uniform(0.5, 1.5, p.shape)
+        q.data.copy_(torch.from_numpy(p.data))
+    for mode in (True, True, False, True):  # two training steps, evaluation, training again
         ours.train(mode), theirs.train(mode)
+        x, g = _activations(shape), rng.standard_normal(shape)
         xt, tx = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        ours.zero_grad(), theirs.zero_grad()
         out, tout = ours(xt), theirs(tx)
         out.backward(g)
-        tout.backward(torch.tensor(g))
+        tout.backward(torch.from_numpy(g))
         np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(ours.running_var.data, theirs.running_var.numpy(), rtol=1e-12)
-        x = x * 1.5 + 0.3
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-8, atol=1e-10)
+        ours_state, their_state = ours.state_dict(), theirs.state_dict()
+        assert list(ours_state) == list(their_state)
+        for k in ours_state:
+            np.testing.assert_allclose(ours_state[k], their_state[k].numpy(), rtol=1e-12, err_msg=k)

@@ -339,7 +339,7 @@ def _bn_samples(rng: np.random.Generator) -> list[Sample]:
 
 def _ln_samples(rng: np.random.Generator) -> list[Sample]:
     cases = [((4, 6), (6,), "wb"), ((3, 2, 4), (2, 4), "wb"), ((5, 4), 4, ""), ((2, 3, 4), (4,), "w"),
-             ((3, 5), (5,), "b")]
+             ((3, 5), (5,), "b"), ((6,), 6, "wb")]
     return [Sample(_args(rng, _x(rng, s), a, (ns,) if isinstance(ns, int) else ns), {"normalized_shape": ns},
                    note=f"{s} normalized_shape={ns} affine={a or 'off'}") for s, ns, a in cases]
 
