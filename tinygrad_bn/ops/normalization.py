@@ -25,7 +25,7 @@ dxh = dL/dx_hat = weight * grad_output:
     dweight = sum(grad_output * x_hat),  dbias = sum(grad_output)       (sums over non-``param_axes``)
 
 For batch norm the weight is constant inside a group, so the two group sums are weight times
-dbias and dweight: one elementwise pass and two per-channel reductions give all three gradients.
+dbias and dweight: two per-channel reductions and one element-wise expression give all three gradients.
 
 Dtypes: everything is computed in the input's dtype (float32 in, float32 out; float64 in, float64
 out); weight, bias and running statistics of another float dtype are cast. Running statistics are
