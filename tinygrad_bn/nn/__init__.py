@@ -1,5 +1,7 @@
 """Layers and models, PyTorch's ``torch.nn`` style."""
 
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, GaussianDropout, Uout
 from .module import Module, Parameter
 
 __all__ = ["Module", "Parameter"]
+__all__ += ["Dropout", "Dropout1d", "Dropout2d", "GaussianDropout", "Uout", "AlphaDropout"]
