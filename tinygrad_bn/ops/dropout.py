@@ -10,15 +10,13 @@ with the *saved* m, never a fresh draw (a new mask in backward would be the grad
 function). Channel dropout draws m with shape (N, C, 1, 1) or (N, C, 1); ``y = x * m`` broadcasts it,
 and ``grad_output * m`` already has x's shape, so nothing needs summing.
 
-=================  ===================================  ==========  ===================================
-op                 noise m (per element or channel)     E[m]        Var[m]
-=================  ===================================  ==========  ===================================
-Dropout            keep / (1 - p), keep ~ Bernoulli(1-p)  1          p / (1 - p)
-ChannelDropout     same, one draw per (sample, channel)  1          p / (1 - p)
-GaussianDropout    N(1, p / (1 - p))                    1          p / (1 - p)
-Uout               1 + r, r ~ U(-beta, beta)            1          beta^2 / 3
-AlphaDropout       a * keep, plus c (see the class)     --         output mean 0, var 1 for N(0,1) in
-=================  ===================================  ==========  ===================================
+The noise of each op, its mean and its variance:
+
+- Dropout: m = keep / (1 - p), keep ~ Bernoulli(1 - p) per element; E[m] = 1, Var[m] = p / (1 - p).
+- ChannelDropout: the same, one draw per (sample, channel).
+- GaussianDropout: m ~ N(1, p / (1 - p)); E[m] = 1, Var[m] = p / (1 - p).
+- Uout: m = 1 + r, r ~ U(-beta, beta); E[m] = 1, Var[m] = beta^2 / 3.
+- AlphaDropout: m = a * keep and c = ALPHA * (m - a (1 - p)); output mean 0, variance 1 for N(0, 1) input.
 
 Shapes and dtypes: y has x's shape and dtype; the noise is built in x's dtype (numpy 2 would turn
 float32 * float64 into float64). Every draw goes through :func:`tinygrad_bn.random.draw`, so
@@ -55,7 +53,7 @@ def bernoulli_mask(what: str, shape: tuple[int, ...], dtype: np.dtype, p: float,
                    generator: np.random.Generator | None, scale: float) -> np.ndarray:
     """``scale`` where an element is kept (probability 1 - p), 0 where dropped; ``dtype``, ``shape``.
 
-    One float32 uniform per element (half the cost of float64, and the same mask whatever x's
+    One float32 uniform per element (half the bytes of float64, and the same mask whatever x's
     dtype); u >= p keeps, so P(keep) = 1 - p. bool * scalar multiplies straight into ``dtype``.
     """
     s = dtype.type(scale)
