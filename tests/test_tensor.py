@@ -148,3 +148,9 @@ def test_broadcast_error_names_op_and_shapes():
 def test_shape_errors_are_clear(call, message):
     with pytest.raises(ValueError, match=message):
         call(tg.Tensor(np.ones((2, 3))))
+
+
+def test_zero_dimensional_results_are_arrays_not_numpy_scalars():
+    x = tg.Tensor(np.array(2.0), requires_grad=True)
+    for y in (x.exp(), x * 3, x.sum(), -x, tg.F.dropout(x, 0.5, training=True)):
+        assert type(y.data) is np.ndarray and y.shape == ()
