@@ -144,6 +144,8 @@ class Function:
         except ValueError as err:
             shapes = ", ".join(str(t.shape) for t in inputs)
             raise ValueError(f"{cls.__name__.lower()}: inputs with shapes {shapes} were rejected: {err}") from None
+        if type(out) is not np.ndarray:  # numpy turns 0-d results into scalars; keep .data an array
+            out = np.asarray(out)
         requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         if not requires_grad:
             return Tensor._make(out, False, None)

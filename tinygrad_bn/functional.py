@@ -6,6 +6,9 @@ live), plus argument checks that name the function and what it received.
 
 from __future__ import annotations
 
+import numpy as np
+
+from .ops import dropout as _dropout
 from .ops.loss import cross_entropy, mse_loss
 from .ops.normalization import batch_norm, group_norm, layer_norm
 from .tensor import Tensor, as_tensor
@@ -47,3 +50,61 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"(out_features, in_features), got input {x.shape} and weight {weight.shape}")
     out = x @ weight.T
     return out if bias is None else out + bias
+
+
+# ---- dropout family (primitives and the shared checks in ops/dropout.py; see docs/dropout.md) ------
+__all__ += ["dropout", "dropout1d", "dropout2d", "gaussian_dropout", "uout", "alpha_dropout"]
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, *,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: in training zero each element with probability ``p``, scale the rest by 1/(1-p).
+
+    x: any shape, floating point; y: same shape and dtype. ``training=False`` or ``p=0`` returns x
+    itself (as PyTorch). ``p=1`` gives zeros and zero gradient. ``generator`` (a numpy Generator)
+    fixes the mask; by default the one seeded by ``tg.manual_seed`` is used.
+    """
+    return _dropout.apply_noise(_dropout.Dropout, "dropout", x, training, generator, p=p)
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, *,
+              generator: np.random.Generator | None = None) -> Tensor:
+    """Channel dropout for x of shape (N, C, L) or unbatched (C, L): whole channels zeroed, mask (N, C, 1)."""
+    return _dropout.apply_noise(_dropout.ChannelDropout, "dropout1d", x, training, generator, p=p, spatial_dims=1,
+                                ranks=(2, 3), layout="a 3-D input (N, C, L) or a 2-D unbatched input (C, L)")
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, *,
+              generator: np.random.Generator | None = None) -> Tensor:
+    """Channel dropout for x of shape (N, C, H, W): whole channels zeroed, mask (N, C, 1, 1), kept ones scaled.
+
+    Unlike PyTorch, a 3-D input raises ValueError: PyTorch treats it as (N, C, L) with a warning and
+    plans to treat it as (C, H, W) later, so we refuse to guess (use ``dropout1d`` or add a batch axis).
+    """
+    return _dropout.apply_noise(_dropout.ChannelDropout, "dropout2d", x, training, generator, p=p, spatial_dims=2,
+                                ranks=(4,), layout="a 4-D input (N, C, H, W)",
+                                hint="for (N, C, L) use dropout1d; for one unbatched image (C, H, W) add a batch "
+                                "axis with x.reshape(1, C, H, W) (PyTorch guesses (N, C, L) for 3-D input, with a "
+                                "warning, and plans to switch to (C, H, W); we do not guess)")
+
+
+def gaussian_dropout(x: Tensor, p: float = 0.5, training: bool = True, *,
+                     generator: np.random.Generator | None = None) -> Tensor:
+    """Multiply x by noise N(1, p/(1-p)) in training (the variance of dropout with rate p); identity in eval.
+
+    p must be in [0, 1): at p = 1 the variance is infinite.
+    """
+    return _dropout.apply_noise(_dropout.GaussianDropout, "gaussian_dropout", x, training, generator, p=p)
+
+
+def uout(x: Tensor, beta: float = 0.1, training: bool = True, *,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uout (Li et al., CVPR 2019): x + x * r with r ~ U(-beta, beta) in training, identity in eval; beta in [0, 1]."""
+    return _dropout.apply_noise(_dropout.Uout, "uout", x, training, generator, beta=beta)
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = True, *,
+                  generator: np.random.Generator | None = None) -> Tensor:
+    """Alpha dropout for SELU networks, as ``torch.nn.functional.alpha_dropout``: dropped units go to SELU's
+    saturation value and an affine correction keeps mean 0 and variance 1 for standardized inputs."""
+    return _dropout.apply_noise(_dropout.AlphaDropout, "alpha_dropout", x, training, generator, p=p)

@@ -127,6 +127,10 @@ def _analytic(output: Tensor, t: Tensor, seed_grad: np.ndarray) -> np.ndarray:
     return np.asarray(g, dtype=np.float64)
 
 
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+
+
 def _describe(tensors: list[Any], i: int) -> str:
     return f"input {i} (shape {tensors[i].shape}, {tensors[i].dtype})"
 
@@ -154,13 +158,11 @@ def _check_full(fn: Callable[..., Any], tensors: list[Any], outputs: list[Tensor
         if not bad.any():
             continue
         k, j = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), a.shape)
-        out_shape = outputs[oi].shape
-        return (f"gradcheck: Jacobian mismatch for {_describe(tensors, i)} at element "
-                f"{np.unravel_index(j, x.shape) if x.ndim else ()}, output {oi} element "
-                f"{np.unravel_index(k, out_shape) if out_shape else ()}:\n"
-                f"  analytic  = {a[k, j]!r}\n  numerical = {n[k, j]!r}\n"
-                f"  |difference| = {abs(a[k, j] - n[k, j]):.3e} > atol + rtol*|numerical| = "
-                f"{atol + rtol * abs(n[k, j]):.3e}\n"
+        av, nv = float(a[k, j]), float(n[k, j])
+        return (f"gradcheck: Jacobian mismatch for {_describe(tensors, i)} at element {_index(j, x.shape)}, "
+                f"output {oi} element {_index(k, outputs[oi].shape)}:\n"
+                f"  analytic  = {av!r}\n  numerical = {nv!r}\n"
+                f"  |difference| = {abs(av - nv):.3e} > atol + rtol*|numerical| = {atol + rtol * abs(nv):.3e}\n"
                 f"  {int(bad.sum())} of {bad.size} Jacobian entries for this input are off")
     return None
 

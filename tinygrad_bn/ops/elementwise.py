@@ -176,9 +176,8 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray) -> np.ndarray:
-        mask = x > 0
-        ctx.save_for_backward(mask)
-        return x * mask
+        ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
