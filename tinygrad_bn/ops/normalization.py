@@ -7,14 +7,9 @@ All three normalize groups of values to zero mean and unit variance, then scale 
 They differ only in which axes form a group (``axes``) and along which axes ``weight``/``bias`` vary
 (``param_axes``):
 
-=============  =========================  =============================  ==========================
-layer          input                      statistics over (``axes``)     weight, bias vary along
-=============  =========================  =============================  ==========================
-batch norm     (N, C, *)                  N and * (per channel)          C
-layer norm     (*, D1..Dk)                D1..Dk (per sample)            D1..Dk
-group norm     (N, C, *) seen as          (C/G, *) (per sample, group)   C
-               (N, G, C/G, M)
-=============  =========================  =============================  ==========================
+- batch norm: x (N, C, *); one group per channel, over N and *; weight, bias (C,)
+- layer norm: x (*, D1..Dk); one group per sample, over D1..Dk; weight, bias (D1..Dk)
+- group norm: x (N, C, *) seen as (N, G, C/G, M); one group per sample and channel group; weight, bias (C,)
 
 The backward is derived step by step in ``docs/batchnorm.md`` (from Ioffe & Szegedy's chain-rule form
 to the compact form used here). With m values per group, r = 1/sqrt(var + eps) and
