@@ -76,7 +76,7 @@ class Node:
     An op may also store small non-array values on ctx as plain attributes.
     """
 
-    __slots__ = ("fn", "parents", "attrs", "saved_tensors", "saved_shapes", "released", "needs_input_grad",
+    __slots__ = ("fn", "parents", "attrs", "saved_tensors", "_saved_meta", "released", "needs_input_grad",
                  "__dict__")
 
     def __init__(self, fn: type[Function], parents: tuple[Tensor, ...], attrs: dict[str, Any]):
@@ -84,17 +84,24 @@ class Node:
         self.parents = parents
         self.attrs = attrs
         self.saved_tensors: tuple[np.ndarray, ...] = ()
-        self.saved_shapes: tuple[tuple[tuple[int, ...], str], ...] = ()
+        self._saved_meta: tuple[tuple[tuple[int, ...], str], ...] = ()
         self.released = False
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; they are freed after backward unless the graph is retained."""
         self.saved_tensors = arrays
-        self.saved_shapes = tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in arrays)
+
+    @property
+    def saved_shapes(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """(shape, dtype name) of each saved array; still known after the arrays are freed."""
+        if self.released:
+            return self._saved_meta
+        return tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in self.saved_tensors)
 
     def release(self) -> None:
         """Free the saved arrays (and any array stored on ctx); the node stays in the graph."""
+        self._saved_meta = self.saved_shapes  # computed once here, not on every forward
         self.saved_tensors = ()
         for key, value in list(self.__dict__.items()):
             if isinstance(value, np.ndarray):
