@@ -95,13 +95,16 @@ class Node:
     @property
     def saved_shapes(self) -> tuple[tuple[tuple[int, ...], str], ...]:
         """(shape, dtype name) of each saved array; still known after the arrays are freed."""
-        if self.released:
-            return self._saved_meta
-        return tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in self.saved_tensors)
+        meta = self._saved_meta if self.released else self._meta()
+        return tuple((shape, str(dtype)) for shape, dtype in meta)
+
+    def _meta(self) -> tuple[tuple[tuple[int, ...], object], ...]:
+        # dtype objects, not names: str(dtype) costs microseconds, and this runs once per node
+        return tuple((np.shape(a), getattr(a, "dtype", type(a).__name__)) for a in self.saved_tensors)
 
     def release(self) -> None:
         """Free the saved arrays (and any array stored on ctx); the node stays in the graph."""
-        self._saved_meta = self.saved_shapes  # computed once here, not on every forward
+        self._saved_meta = self._meta()
         self.saved_tensors = ()
         for key, value in list(self.__dict__.items()):
             if isinstance(value, np.ndarray):
