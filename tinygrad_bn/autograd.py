@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,6 +73,9 @@ class enable_grad(no_grad):
         return self
 
 
+_shape_and_dtype = operator.attrgetter("shape", "dtype")
+
+
 class Node:
     """One recorded op: the ``ctx`` passed to ``forward`` and ``backward``.
 
@@ -111,11 +115,17 @@ class Node:
 
     def release(self) -> None:
         """Free the saved arrays (and any array stored on ctx); the node stays in the graph."""
-        self._saved_meta = self._meta()
-        self.saved_tensors = ()
-        for key, value in list(self.__dict__.items()):
-            if isinstance(value, np.ndarray):
-                del self.__dict__[key]
+        saved = self.saved_tensors
+        if saved:
+            try:  # the common case, all numpy arrays: attribute reads in C (this runs once per node)
+                self._saved_meta = tuple(map(_shape_and_dtype, saved))
+            except AttributeError:
+                self._saved_meta = self._meta()
+            self.saved_tensors = ()
+        extra = self.__dict__
+        if extra:
+            for key in [k for k, v in extra.items() if isinstance(v, np.ndarray)]:
+                del extra[key]
         self.released = True
 
     @property
@@ -248,18 +258,21 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
     """
     order = topological_order(root)
     sink = _GradSink(inputs)
+    deliver, wanted = sink.deliver, sink.wanted
     grads: dict[int, np.ndarray] = {id(root): grad}
+    pop = grads.pop
     owned: set[int] = set()  # ids of arrays in ``grads`` that only this pass holds
     if root._ctx is None:  # backward on a leaf: its gradient is the seed itself
-        sink.deliver(root, grad, False)
+        deliver(root, grad, False)
     for t in reversed(order):
-        g = grads.pop(id(t), None)
+        g = pop(id(t), None)
         if g is None:
             continue
         handover = id(g) in owned  # g may be passed on once, as an owned array
-        owned.discard(id(g))
-        if t._retains_grad or sink.wanted is not None:
-            sink.deliver(t, g, handover)
+        if handover:
+            owned.discard(id(g))
+        if t._retains_grad or wanted is not None:
+            deliver(t, g, handover)
             handover = False
         node = t._ctx
         in_grads = node.fn.backward(node, g)
@@ -272,17 +285,34 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                 continue
             if pg is g:
                 fresh, handover = handover, False
+            elif pg.base is not None:  # a view of something
+                fresh = False
             else:
-                fresh = pg.flags.owndata and not any(pg is e for e in earlier) and not any(pg is a for a in saved)
+                fresh = True
+                for other in saved:
+                    if other is pg:
+                        fresh = False
+                for other in earlier:
+                    if other is pg:
+                        fresh = False
             earlier.append(pg)
-            shape, dtype = parent.data.shape, parent.data.dtype
-            if pg.shape != shape:
-                pg = unbroadcast(pg, shape)
-                fresh = fresh or pg.flags.owndata
-            if pg.dtype != dtype:
-                pg, fresh = pg.astype(dtype), True
-            if parent._ctx is None:
-                sink.deliver(parent, pg, fresh)
+            data = parent.data
+            if pg.shape != data.shape:
+                pg = unbroadcast(pg, data.shape)
+                fresh = fresh or pg.base is None
+            if pg.dtype is not data.dtype and pg.dtype != data.dtype:
+                pg, fresh = pg.astype(data.dtype), True
+            if parent._ctx is None:  # a leaf: the common cases of _GradSink.deliver, inline
+                current = parent.grad
+                if wanted is not None:
+                    deliver(parent, pg, fresh)
+                elif current is None:
+                    parent.grad = pg if fresh else pg.copy()
+                elif (type(current) is np.ndarray and current.dtype is pg.dtype and current.shape == pg.shape
+                      and current.flags.writeable):
+                    current += pg
+                else:
+                    deliver(parent, pg, fresh)
                 continue
             key = id(parent)
             old = grads.get(key)

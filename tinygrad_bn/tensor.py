@@ -141,11 +141,11 @@ class Tensor:
             return Tensor._make(np.asarray(other, dtype=np.result_type(self.data.dtype, other)), False, None)
         return Tensor(other)
 
-    def __add__(self, o: Any) -> Tensor: return ew.Add.apply(self, self._other(o))
+    def __add__(self, o: Any) -> Tensor: return ew.Add.apply(self, o if type(o) is Tensor else self._other(o))
     def __radd__(self, o: Any) -> Tensor: return ew.Add.apply(self._other(o), self)
     def __sub__(self, o: Any) -> Tensor: return ew.Sub.apply(self, self._other(o))
     def __rsub__(self, o: Any) -> Tensor: return ew.Sub.apply(self._other(o), self)
-    def __mul__(self, o: Any) -> Tensor: return ew.Mul.apply(self, self._other(o))
+    def __mul__(self, o: Any) -> Tensor: return ew.Mul.apply(self, o if type(o) is Tensor else self._other(o))
     def __rmul__(self, o: Any) -> Tensor: return ew.Mul.apply(self._other(o), self)
     def __truediv__(self, o: Any) -> Tensor: return ew.Div.apply(self, self._other(o))
     def __rtruediv__(self, o: Any) -> Tensor: return ew.Div.apply(self._other(o), self)
