@@ -5,7 +5,7 @@ the arithmetic, and its derivative, lives there.
 
 Dtypes: Python floats and lists of floats become float32 (PyTorch's default); numpy arrays keep
 their dtype (float64 stays float64, which is what gradcheck needs); integers stay integers and can
-never require grad. A Python number combined with a tensor takes the tensor's dtype (no silent
+never require grad. A Python number (or numpy scalar) combined with a tensor takes the tensor's dtype (no silent
 float32 -> float64 promotion). The wrapped numpy array is shared, not copied.
 """
 
@@ -134,9 +134,16 @@ class Tensor:
 
     # ---- arithmetic ---------------------------------------------------------------------------
     def _other(self, other: Any) -> Tensor:
-        """A Python number takes this tensor's dtype; arrays and tensors keep theirs."""
+        """A Python number or numpy scalar takes this tensor's dtype; arrays and tensors keep theirs.
+
+        numpy scalars count as numbers, as in PyTorch: under numpy 2's promotion rules a float32 array
+        times ``np.float64(2.0)`` (what ``np.sum`` or ``np.sqrt`` of float64 data return) would
+        otherwise silently become float64.
+        """
         if isinstance(other, Tensor):
             return other
+        if isinstance(other, np.generic) and other.dtype.kind in "fiub":
+            other = other.item()
         if isinstance(other, (int, float, bool)):
             return Tensor._make(np.asarray(other, dtype=np.result_type(self.data.dtype, other)), False, None)
         return Tensor(other)
