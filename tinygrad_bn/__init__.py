@@ -8,6 +8,7 @@ from . import autograd, functional, nn, random, registry
 from . import functional as F
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
+from .models import mlp
 from .ops.shape import concatenate, stack
 from .random import manual_seed
 from .tensor import Tensor
@@ -22,3 +23,4 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
     "autograd", "functional", "F", "nn", "random", "registry",
 ]
+__all__ += ["models", "mlp"]
