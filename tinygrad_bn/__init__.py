@@ -11,6 +11,7 @@ from .creation import arange, ones, rand, randn, tensor, zeros
 from .models import mlp
 from .ops.shape import concatenate, stack
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor
 from .testing import GradcheckError, gradcheck
 
@@ -25,3 +26,4 @@ __all__ = [
 ]
 __all__ += ["models", "mlp"]
 __all__ += ["optim"]
+__all__ += ["serialization", "save", "load"]
