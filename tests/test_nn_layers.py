@@ -7,7 +7,9 @@ layer shapes are chosen with fan_in != fan_out so that using the wrong fan lands
 
 from __future__ import annotations
 
+import doctest
 import math
+import pathlib
 from collections import OrderedDict
 
 import numpy as np
@@ -286,3 +288,9 @@ def test_state_dict_round_trip_includes_batchnorm_buffers():
     np.testing.assert_array_equal(a(x).data, b(x).data)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert va.dtype == vb.dtype and np.array_equal(va, vb), k
+
+
+def test_docs_nn_examples_run():
+    path = pathlib.Path(__file__).parents[1] / "docs" / "nn.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
