@@ -110,6 +110,13 @@ def test_calculate_gain_values():
         init.calculate_gain("swish")
 
 
+def test_calculate_gain_matches_pytorch():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; the cross-check is optional")
+    for name, param in [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None), ("relu", None),
+                        ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", math.sqrt(5)), ("selu", None)]:
+        assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param), rel=1e-15)
+
+
 @pytest.mark.parametrize("fn, expected", [
     ("kaiming_uniform_", lambda fi, fo: ("u", math.sqrt(3) * math.sqrt(2) / math.sqrt(fi))),
     ("kaiming_normal_", lambda fi, fo: ("n", math.sqrt(2) / math.sqrt(fi))),
