@@ -82,12 +82,15 @@ class Node:
     Attributes: ``fn`` (the Function subclass), ``parents`` (input tensors, in order), ``attrs``
     (non-tensor arguments, shown by the graph pictures), ``saved_tensors`` (arrays saved by forward),
     ``saved_shapes`` (their shapes and dtypes, kept after the arrays are freed), ``needs_input_grad``,
-    ``seq`` (creation number: a node's inputs were made by nodes with smaller numbers). An op may also
-    store small non-array values on ctx as plain attributes.
+    ``seq`` (creation number: a node's inputs were made by nodes with smaller numbers),
+    ``may_overwrite_grad_output`` (set by the engine just before ``backward``: True when nothing but
+    this call holds ``grad_output``, so an op may compute its input's gradient in place in it and
+    return it, saving a full-size array). An op may also store small non-array values on ctx as plain
+    attributes.
     """
 
     __slots__ = ("fn", "parents", "attrs", "saved_tensors", "_saved_meta", "released", "needs_input_grad", "seq",
-                 "__dict__")
+                 "may_overwrite_grad_output", "__dict__")
 
     def __init__(self, fn: type[Function], parents: tuple[Tensor, ...], attrs: dict[str, Any]):
         self.fn = fn
@@ -98,6 +101,7 @@ class Node:
         self.released = False
         self.needs_input_grad = tuple([p.requires_grad for p in parents])
         self.seq = next(_node_counter)
+        self.may_overwrite_grad_output = False
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; they are freed after backward unless the graph is retained."""
@@ -246,7 +250,8 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
     that called ``retain_grad()``). With ``inputs`` given, nothing is written to ``.grad``; the
     gradients of those tensors are returned instead, in order (None where no gradient reaches one).
 
-    Who may write into which array. Ops never write into a ``grad_output`` they receive. An array an
+    Who may write into which array. Ops never write into a ``grad_output`` they receive, unless the
+    engine set ``ctx.may_overwrite_grad_output`` (this pass owns it and passes it on once). An array an
     op's backward returns is *owned* by this pass if it is new: it owns its memory (not a view), and it
     is not the ``grad_output`` passed in, nor one of the node's saved arrays, nor returned twice
     (a ``grad_output`` that the pass itself owned may be handed on once, as ``Add`` does). An owned
@@ -275,6 +280,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
             deliver(t, g, handover)
             handover = False
         node = t._ctx
+        node.may_overwrite_grad_output = handover
         in_grads = node.fn.backward(node, g)
         saved = node.saved_tensors
         if not retain_graph:
