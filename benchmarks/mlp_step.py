@@ -153,14 +153,14 @@ def run_epoch(step: Step, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> fl
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def set_threads(n: int, argv: list[str]) -> str:
-    """Limit BLAS (and torch) to ``n`` threads; may re-exec this module with the variables set."""
+def set_threads(n: int, argv: list[str], module: str = "benchmarks.mlp_step") -> str:
+    """Limit BLAS (and torch) to ``n`` threads; may re-exec ``python -m module *argv`` with the variables set."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         if any(os.environ.get(v) != str(n) for v in _THREAD_VARS):
             env = {**os.environ, **{v: str(n) for v in _THREAD_VARS}}
-            os.execve(sys.executable, [sys.executable, "-m", "benchmarks.mlp_step", *argv], env)
+            os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
         how = "environment variables (re-exec)"
     else:
         threadpool_limits(n)
@@ -232,13 +232,19 @@ def memory_child(name: str, epochs: int, seed: int = 0) -> dict[str, Any]:
     return {"before": before * mb, "after": [a * mb for a in after], "peak": peak * mb}
 
 
-def run_memory(epochs: int = 3, seed: int = 0) -> list[list[str]]:
+def run_memory(epochs: int = 3, seed: int = 0, threads: int | None = None) -> dict[str, dict[str, Any]]:
+    """Each candidate alone in a fresh process (``--memory-child``); its RSS figures (MB) by name."""
     root = Path(__file__).resolve().parents[1]
     results = {}
+    extra = ["--threads", str(threads)] if threads else []
     for name in candidates(seed):
         out = subprocess.run([sys.executable, "-m", "benchmarks.mlp_step", "--memory-child", name,
-                              "--epochs", str(epochs)], cwd=root, capture_output=True, text=True, check=True)
+                              "--epochs", str(epochs), *extra], cwd=root, capture_output=True, text=True, check=True)
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def memory_rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     ref = results["reference"]
     rows = []
     for name, r in results.items():
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine() + f"\n- {threads}\n- timer: {clock}\n")
     if args.memory:
         print(f"Memory over {args.epochs} epochs, each candidate alone in a fresh process\n")
-        print(markdown_table(MEMORY_HEADERS, run_memory(args.epochs)))
+        print(markdown_table(MEMORY_HEADERS, memory_rows(run_memory(args.epochs, threads=args.threads))))
     elif args.epoch:
         rows, source = run_epochs(args.epochs, cpu_time=args.cpu_time)
         print(f"Seconds per epoch (468 steps of batch 128; data: {source}); median (min, max) over {args.epochs} "

@@ -151,6 +151,8 @@ _RANK_SHAPES = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H,
 
 def check_eps(eps: Any, name: str) -> float:
     """``eps`` as a float; TypeError/ValueError naming ``name`` unless it is a real number >= 0."""
+    if type(eps) is float and eps >= 0:  # the common case first: isinstance on numbers.Real is slow
+        return eps
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
         raise (ValueError if isinstance(eps, numbers.Real) else TypeError)(
             f"{name}: eps must be a number >= 0, got {eps!r}")
@@ -161,6 +163,8 @@ def check_momentum(momentum: Any, name: str, allow_none: bool = False) -> float 
     """``momentum`` as a float in [0, 1] (or None when ``allow_none``: cumulative average)."""
     if momentum is None and allow_none:
         return None
+    if type(momentum) is float and 0 <= momentum <= 1:  # the common case first
+        return momentum
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
         hint = " (None, the cumulative average, is for the BatchNorm layers)" if momentum is None else ""
         raise (ValueError if isinstance(momentum, numbers.Real) else TypeError)(
