@@ -99,7 +99,12 @@ class Node:
         self.saved_tensors: tuple[np.ndarray, ...] = ()
         self._saved_meta: tuple[tuple[tuple[int, ...], str], ...] = ()
         self.released = False
-        self.needs_input_grad = tuple([p.requires_grad for p in parents])
+        if len(parents) == 2:  # the common arities without a comprehension's frame
+            self.needs_input_grad = (parents[0].requires_grad, parents[1].requires_grad)
+        elif len(parents) == 1:
+            self.needs_input_grad = (parents[0].requires_grad,)
+        else:
+            self.needs_input_grad = tuple([p.requires_grad for p in parents])
         self.seq = next(_node_counter)
         self.may_overwrite_grad_output = False
 
@@ -169,7 +174,13 @@ class Function:
     def apply(cls, *inputs: Tensor, **attrs: Any) -> Tensor:
         ctx = Node(cls, inputs, attrs)
         try:
-            out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
+            n = len(inputs)
+            if n == 2:  # the common arities without a comprehension's frame
+                out = cls.forward(ctx, inputs[0].data, inputs[1].data, **attrs)
+            elif n == 1:
+                out = cls.forward(ctx, inputs[0].data, **attrs)
+            else:
+                out = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         except ValueError as err:
             shapes = ", ".join(str(t.shape) for t in inputs)
             raise ValueError(f"{cls.__name__.lower()}: inputs with shapes {shapes} were rejected: {err}") from None
@@ -285,11 +296,41 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
         saved = node.saved_tensors
         if not retain_graph:
             node.release()
-        earlier: list[np.ndarray] = []
+        stored: list[np.ndarray] = []  # arrays from this backward that were kept (as a .grad or in grads)
         for parent, pg in zip(node.parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            if pg is g:
+            data = parent.data
+            original = pg
+            if pg.shape != data.shape:
+                pg = unbroadcast(pg, data.shape)
+            if pg.dtype is not data.dtype and pg.dtype != data.dtype:
+                pg = pg.astype(data.dtype)
+            leaf = parent._ctx is None
+            # adding to a gradient that exists already: pg itself is not kept, so whose it is does not matter
+            if leaf and wanted is None:
+                current = parent.grad
+                if current is not None:
+                    if (type(current) is np.ndarray and current.dtype is pg.dtype and current.shape == pg.shape
+                            and current.flags.writeable):
+                        current += pg
+                    else:
+                        parent.grad = current + pg
+                    continue
+            elif not leaf:
+                key = id(parent)
+                old = grads.get(key)
+                if old is not None:
+                    if id(old) in owned:
+                        old += pg
+                    else:
+                        grads[key] = total = old + pg
+                        owned.add(id(total))
+                    continue
+            # pg is about to be kept: is it this pass's alone (no copy needed, may be added into later)?
+            if pg is not original:  # made just now by unbroadcast or astype
+                fresh = not np.may_share_memory(pg, original)
+            elif pg is g:
                 fresh, handover = handover, False
             elif pg.base is not None:  # a view of something
                 fresh = False
@@ -298,39 +339,18 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                 for other in saved:
                     if other is pg:
                         fresh = False
-                for other in earlier:
+                for other in stored:
                     if other is pg:
                         fresh = False
-            earlier.append(pg)
-            data = parent.data
-            if pg.shape != data.shape:
-                pg = unbroadcast(pg, data.shape)
-                fresh = fresh or pg.base is None
-            if pg.dtype is not data.dtype and pg.dtype != data.dtype:
-                pg, fresh = pg.astype(data.dtype), True
-            if parent._ctx is None:  # a leaf: the common cases of _GradSink.deliver, inline
-                current = parent.grad
-                if wanted is not None:
-                    deliver(parent, pg, fresh)
-                elif current is None:
-                    parent.grad = pg if fresh else pg.copy()
-                elif (type(current) is np.ndarray and current.dtype is pg.dtype and current.shape == pg.shape
-                      and current.flags.writeable):
-                    current += pg
-                else:
-                    deliver(parent, pg, fresh)
-                continue
-            key = id(parent)
-            old = grads.get(key)
-            if old is None:
+            stored.append(pg)
+            if not leaf:
                 grads[key] = pg
                 if fresh:
                     owned.add(id(pg))
-            elif id(old) in owned:
-                old += pg
+            elif wanted is None:
+                parent.grad = pg if fresh else pg.copy()
             else:
-                grads[key] = total = old + pg
-                owned.add(id(total))
+                deliver(parent, pg, fresh)
     return sink.result()
 
 
