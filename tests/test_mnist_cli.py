@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,17 @@ def test_fit_rows_and_scheduler_steps_once_per_epoch():
     assert set(rows[0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds",
                             "peak_rss_mb"}
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+def test_example_script_computes_what_the_command_computes(data_dir, tmp_path):
+    """examples/mnist_mlp.py spells out the default command's steps: same seed, same numbers."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, str(ROOT / "examples" / "mnist_mlp.py"), "--data-dir", str(data_dir),
+                          "--epochs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "mnist_mlp.npz").is_file()
+    args = parse(["mnist", "--data-dir", str(data_dir), "--epochs", "1", "--no-progress", "--no-download",
+                  "--out", str(tmp_path / "out")])
+    row = cmd.train(args, log=lambda line: None)["history"][0]
+    assert (f"train loss {row['train_loss']:.4f}  train acc {100 * row['train_acc']:.2f}%  "
+            f"test acc {100 * row['test_acc']:.2f}%") in ran.stdout
