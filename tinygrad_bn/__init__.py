@@ -4,7 +4,7 @@ The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, 
 ``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
 """
 
-from . import autograd, functional, nn, random, registry
+from . import autograd, functional, nn, random, registry, viz
 from . import functional as F
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "concatenate", "cat", "stack",
     "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
-    "autograd", "functional", "F", "nn", "random", "registry",
+    "autograd", "functional", "F", "nn", "random", "registry", "viz",
 ]
