@@ -111,10 +111,21 @@ def test_python_constants_go_into_the_op_label_and_inputs_are_orange():
     w = Parameter(np.ones((2, 2), np.float32))
     nodes, edges = parse(viz.draw(((x @ w) * 2.5).mean(), params={"w": w}))
     assert len(nodes) == 8 and len(edges) == 7  # x, w, MatMul, x@w, Mul, (x@w)*2.5, Mean, output: none for 2.5
-    assert "in1=2.5" in nodes[find(nodes, "<b>Mul</b>")]
+    assert "b=2.5" in nodes[find(nodes, "<b>Mul</b>")]  # named after Mul.forward's argument
     assert fill(nodes[find(nodes, "<b>input</b>")]) == COLORS["input"]
     matmul = find(nodes, "<b>MatMul</b>")
-    assert sorted(lbl for _, h, lbl in edges if h == matmul) == ['label=in0', 'label=in1']  # order matters
+    assert sorted(lbl for _, h, lbl in edges if h == matmul) == ["label=a", "label=b"]  # order matters: a @ b
+
+
+def test_edges_into_non_commutative_ops_name_the_argument():
+    p, q = tg.Tensor(np.ones((2, 3)), requires_grad=True), tg.Tensor(np.zeros((2, 3)), requires_grad=True)
+    z = tg.cat([p - q, q], axis=0)
+    loss = F.cross_entropy(z, np.array([0, 1, 2, 0]))
+    nodes, edges = parse(viz.draw(loss))
+    labels = {h: sorted(lbl for _, hh, lbl in edges if hh == h) for h in nodes}
+    assert labels[find(nodes, "<b>CrossEntropy</b>")] == ["label=targets", "label=x"]
+    assert labels[find(nodes, "<b>Concatenate</b>")] == ["label=\"xs[0]\"", "label=\"xs[1]\""]
+    assert labels[find(nodes, "<b>Sub</b>")] == ["label=a", "label=b"]
 
 
 def test_layer_attributes_buffers_and_edge_names():
@@ -307,3 +318,64 @@ def test_render_without_dot_binary(tmp_path, monkeypatch):
     assert out.read_text() == dot.source
     with pytest.raises(ValueError, match="unknown format"):
         viz.render(dot, tmp_path / "g.xyz")
+
+
+# ---- the command line ----------------------------------------------------------------------------
+def _cli(*argv: str) -> int:
+    pytest.importorskip("tinygrad_bn.models", reason="models.mlp arrives with the nn branch")
+    from tinygrad_bn.cli import main
+
+    return main(["graph", "--batch-size", "4", *argv])
+
+
+def test_cli_graph_structure_of_the_mlp_step(tmp_path):
+    assert _cli("--out", str(tmp_path / "mlp.dot")) == 0
+    src = (tmp_path / "mlp.dot").read_text()
+    ops = re.findall(r"<b>(\w+)[ <]", src)
+    counts = {name: ops.count(name) for name in set(ops)}
+    # 3 Linear layers (Permute for weight.T, MatMul, Add), 2 BatchNorm, 2 ReLU, 2 Dropout, the loss
+    assert {k: counts.get(k) for k in ("Permute", "MatMul", "Add", "Normalize", "ReLU", "Dropout", "CrossEntropy")} \
+        == {"Permute": 3, "MatMul": 3, "Add": 3, "Normalize": 2, "ReLU": 2, "Dropout": 2, "CrossEntropy": 1}
+    clusters = re.findall(r'label="(\d): (\w+)"', src)
+    assert [k for _, k in clusters] == ["Linear", "BatchNorm1d", "ReLU", "Dropout"] * 2 + ["Linear"]
+    assert "(4, 784) float32" in src and "(512, 784) float32" in src and "<b>0.weight</b>" in src
+    assert "legend" in src
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot program is not installed")
+def test_cli_graph_svg_with_gradients(tmp_path, capsys):
+    assert _cli("--out", str(tmp_path / "mlp"), "--show-grad", "--show-saved", "--compact") == 0
+    assert f"wrote {tmp_path / 'mlp.svg'}" in capsys.readouterr().out
+    svg = (tmp_path / "mlp.svg").read_text()
+    assert "<svg" in svg and "grad norm" in svg and "freed by backward" in svg and "1: BatchNorm1d" in svg
+
+
+def test_cli_graph_without_dot_writes_the_dot_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _cli("--out", str(tmp_path / "mlp.png"), "--max-depth", "2") == 0
+    out = capsys.readouterr().out
+    assert "not installed" in out and "apt install graphviz" in out and str(tmp_path / "mlp.dot") in out
+    assert not (tmp_path / "mlp.png").exists()
+    assert "<b>CrossEntropy</b>" in (tmp_path / "mlp.dot").read_text()
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot program is not installed")
+def test_cli_graph_png_in_a_subprocess(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    pytest.importorskip("tinygrad_bn.models", reason="models.mlp arrives with the nn branch")
+    root = Path(__file__).parents[1]
+    res = subprocess.run([sys.executable, "-m", "tinygrad_bn", "graph", "--out", str(tmp_path / "g.png"),
+                          "--batch-size", "3", "--seed", "1"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.format == "PNG" and 500 < im.width < 10_000 and 500 < im.height < 20_000
+
+
+def test_cli_graph_rejects_a_batch_of_one(tmp_path, capsys):
+    assert _cli("--out", str(tmp_path / "m.svg"), "--batch-size", "1") == 2
+    assert "--batch-size must be at least 2" in capsys.readouterr().err

@@ -20,7 +20,9 @@ A tensor whose producing op is hidden by ``max_depth`` gets a dashed border.
 
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -191,10 +193,26 @@ def op_node(node: Node, folded: set[int], show_attrs: bool, show_saved: bool) ->
 
 
 def _slot(node: Node, i: int) -> str:
+    """The name of input ``i``: from the ``inputs`` attr (batch norm), else from ``forward``'s signature."""
     names = node.attrs.get("inputs")
     if isinstance(names, tuple) and len(names) == len(node.parents) and isinstance(names[i], str):
         return names[i]
-    return f"in{i}"
+    fixed, rest = _forward_inputs(node.fn)
+    if i < len(fixed):
+        return fixed[i]
+    return f"{rest}[{i - len(fixed)}]" if rest else f"in{i}"
+
+
+@functools.cache
+def _forward_inputs(fn: type) -> tuple[tuple[str, ...], str]:
+    """(names of the positional array parameters of ``fn.forward`` after ctx, name of ``*args`` or '')."""
+    try:
+        params = list(inspect.signature(fn.forward).parameters.values())[1:]
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return (), ""
+    fixed = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    rest = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), "")
+    return fixed, rest
 
 
 def edge_label(node: Node, i: int, folded: set[int]) -> dict[str, str]:
