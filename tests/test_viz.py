@@ -246,6 +246,7 @@ def test_nan_gradient_is_highlighted():
     leaf = find(nodes, "grad has NaN")
     assert fill(nodes[leaf]) == COLORS["nonfinite"] and NONFINITE_BORDER in nodes[leaf]
     assert "(2,) float64" in nodes[leaf] and not any(h == leaf for _, h, _ in edges)  # it is x
+    assert "grad norm nan" in nodes[leaf] and "min/mean/max 0 / 0 / 0" in nodes[leaf]  # range of the non-NaN part
     assert sum(COLORS["nonfinite"] in v for v in nodes.values()) == 1
     assert fill(nodes[find(nodes, "<b>output</b>")]) == COLORS["output"]
 
@@ -378,4 +379,4 @@ def test_cli_graph_png_in_a_subprocess(tmp_path):
 
 def test_cli_graph_rejects_a_batch_of_one(tmp_path, capsys):
     assert _cli("--out", str(tmp_path / "m.svg"), "--batch-size", "1") == 2
-    assert "--batch-size must be at least 2" in capsys.readouterr().err
+    assert "batch size must be an int >= 2" in capsys.readouterr().err

@@ -24,6 +24,7 @@ import functools
 import html
 import inspect
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,13 +107,15 @@ def html_label(title: str, lines: list[str], *, bold: bool = True) -> str:
 
 
 def grad_lines(g: np.ndarray) -> list[str]:
-    """``grad norm = ...`` and ``min / mean / max`` of a gradient, computed in float64 (nan/inf kept)."""
+    """``grad norm ...`` (the 2-norm, nan if any element is) and ``min/mean/max`` of the non-NaN elements
+    (so the range stays readable next to a few NaNs), computed in float64; one number for one element."""
     g64 = np.asarray(g, dtype=np.float64)
     if g64.size == 0:
         return ["grad: empty"]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: the stats are nan, which is what we show
         norm = float(np.sqrt(np.sum(g64 * g64)))
-        stats = [float(np.min(g64)), float(np.mean(g64)), float(np.max(g64))]
+        stats = [float(np.nanmin(g64)), float(np.nanmean(g64)), float(np.nanmax(g64))]
     lines = [f"grad norm {fmt_number(norm)}"]
     if g64.size > 1:
         lines.append("min/mean/max " + " / ".join(fmt_number(v) for v in stats))

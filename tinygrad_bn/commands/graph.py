@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import graphviz
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -28,28 +32,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-legend", action="store_true", help="leave the colour legend out")
 
 
-def build(args: argparse.Namespace):
-    """The Digraph of one training step of ``models.mlp()``, as the arguments ask."""
+def draw_mlp_step(batch_size: int = 32, seed: int = 0, **draw_options: Any) -> graphviz.Digraph:
+    """``viz.draw`` of one training step of ``models.mlp()``: forward on a random batch (``batch_size``
+    rows of 784 float32 values, integer targets in [0, 10)), cross-entropy, backward. ``seed`` fixes the
+    weights, the batch and the dropout masks. ``draw_options`` go to :func:`tinygrad_bn.viz.draw`; with
+    ``show_grad=True`` the intermediate gradients are retained (:func:`tinygrad_bn.viz.retain_grads`).
+    """
     import numpy as np
 
     import tinygrad_bn as tg
     from tinygrad_bn import models, viz
 
-    if args.batch_size < 2:
-        raise ValueError(f"graph: --batch-size must be at least 2 (BatchNorm needs 2 rows), got {args.batch_size}")
-    tg.manual_seed(args.seed)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"graph: the batch size must be an int >= 2 (BatchNorm needs 2 rows), got {batch_size!r}")
+    tg.manual_seed(seed)
     model = models.mlp()
     model.train()
-    rng = np.random.default_rng(args.seed)
-    x = tg.Tensor(rng.standard_normal((args.batch_size, 784)).astype(np.float32))
-    y = rng.integers(0, 10, args.batch_size)
+    rng = np.random.default_rng(seed)
+    x = tg.Tensor(rng.standard_normal((batch_size, 784)).astype(np.float32))
+    y = rng.integers(0, 10, batch_size)
     with viz.trace_modules(model) as trace:
         loss = tg.F.cross_entropy(model(x), y)
-    if args.show_grad:
+    if draw_options.get("show_grad"):
         viz.retain_grads(loss)
     loss.backward()
-    return viz.draw(loss, model=model, modules=trace, show_grad=args.show_grad, show_saved=args.show_saved,
-                    max_depth=args.max_depth, compact=args.compact, legend=not args.no_legend)
+    return viz.draw(loss, model=model, modules=trace, **draw_options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or (args.out.suffix.lstrip(".").lower() if args.out.suffix.lstrip(".") in FORMATS else "svg")
     out = args.out if args.out.suffix.lstrip(".").lower() == fmt else args.out.with_suffix(f".{fmt}")
     try:
-        dot = build(args)
+        dot = draw_mlp_step(args.batch_size, args.seed, show_grad=args.show_grad, show_saved=args.show_saved,
+                            max_depth=args.max_depth, compact=args.compact, legend=not args.no_legend)
     except ValueError as err:
         print(err, file=sys.stderr)
         return 2
