@@ -167,6 +167,51 @@ def test_clusters_from_a_trace_from_names_and_none():
     assert "cluster" not in viz.draw(loss, model=net, cluster_modules=False).source
 
 
+class Block(Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn = Lin(5, 4, 3), BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.bn(self.fc(x * 2.0)) + 1.0  # the scaling and the + 1 belong to the block itself
+
+
+class Outer(Module):
+    def __init__(self):
+        super().__init__()
+        self.block, self.head = Block(), Lin(4, 2, 4)
+
+    def forward(self, x):
+        return self.head(self.block(x).relu())
+
+
+def test_nested_modules_give_nested_clusters():
+    net = Outer()
+    x = tg.Tensor(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+    with viz.trace_modules(net) as tr:
+        loss = net(x).sum()
+    src = viz.draw(loss, model=net, modules=tr).source
+    start, inner = src.index("subgraph cluster_block {"), src.index('subgraph "cluster_block.fc" {')
+    assert start < inner < src.index('subgraph "cluster_block.bn" {') < src.index("subgraph cluster_head {")
+    assert 'label="block.fc: Lin"' in src and 'label="block: Block"' in src
+    own = src[start:inner]  # the block's own nodes come before its sub-clusters
+    assert "<b>Mul</b>" in own and "<b>Add</b>" in own and "<b>MatMul</b>" not in own  # x * 2 and + 1
+    fc = src[inner:src.index('subgraph "cluster_block.bn" {')]
+    assert "<b>MatMul</b>" in fc and "<b>block.fc.weight</b>" in fc
+    assert "<b>ReLU</b>" not in src[start:src.index("subgraph cluster_head {")]  # Outer's own op
+    guessed = viz.draw(loss, model=net).source  # from names: block.fc and block.bn inside block (a module)
+    assert "subgraph cluster_block {" in guessed and 'subgraph "cluster_block.fc" {' in guessed
+
+
+def test_a_leaf_or_an_untracked_result_is_one_node():
+    nodes, edges = parse(viz.draw(tg.Tensor(np.ones(3), requires_grad=True)))
+    assert len(nodes) == 1 and not edges
+    with tg.no_grad():
+        y = tg.Tensor(np.ones(3), requires_grad=True) * 2
+    nodes, edges = parse(viz.draw(y, show_grad=True))
+    assert len(nodes) == 1 and not edges and fill(next(iter(nodes.values()))) == COLORS["output"]
+
+
 def test_trace_restores_forward():
     net = Net()
     with viz.trace_modules(net):
