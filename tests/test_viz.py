@@ -13,7 +13,7 @@ import tinygrad_bn as tg
 import tinygrad_bn.functional as F
 from tinygrad_bn import viz
 from tinygrad_bn.nn import BatchNorm1d, Dropout, Module, Parameter
-from tinygrad_bn.viz_labels import COLORS, NONFINITE_BORDER
+from tinygrad_bn.viz_labels import COLORS, NONFINITE_BORDER, fmt_attr
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$", re.M)
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
@@ -126,6 +126,15 @@ def test_edges_into_non_commutative_ops_name_the_argument():
     assert labels[find(nodes, "<b>CrossEntropy</b>")] == ["label=targets", "label=x"]
     assert labels[find(nodes, "<b>Concatenate</b>")] == ["label=\"xs[0]\"", "label=\"xs[1]\""]
     assert labels[find(nodes, "<b>Sub</b>")] == ["label=a", "label=b"]
+
+
+def test_attribute_formatting():
+    x = tg.Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    nodes, _ = parse(viz.draw(x[[0, 2], 1:].sum() + x[::2, np.arange(4) < 2].sum() + x[np.zeros(9, int)].sum()))
+    index = sorted(re.search(r"index=([^<]*)<", v).group(1) for v in nodes.values() if "<b>GetItem</b>" in v)
+    assert index == ["(::2, [True, True, False, False])", "([0, 2], 1:)", "array(9,) int64"]
+    long = fmt_attr(tuple(range(40)))  # long values are cut at 40 characters
+    assert len(long) == 40 and long.startswith("(0, 1, 2, 3") and long.endswith("...")
 
 
 def test_layer_attributes_buffers_and_edge_names():

@@ -78,17 +78,18 @@ def fmt_shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def fmt_attr(value: Any, limit: int = 32) -> str:
+def fmt_attr(value: Any, limit: int = 40) -> str:
     """A short readable form of a non-tensor op attribute (numbers, tuples, arrays, slices, objects)."""
     if isinstance(value, (bool, int, float, np.number, np.bool_)):
         text = fmt_number(value)
     elif isinstance(value, str):
         text = value
-    elif isinstance(value, np.ndarray):
-        text = f"array{fmt_shape(value.shape)} {value.dtype}"
+    elif isinstance(value, np.ndarray):  # an index array: its values if few, else shape and dtype
+        text = ("[" + ", ".join(fmt_number(v) for v in value.ravel()) + "]" if 0 < value.size <= 6 and value.ndim == 1
+                else f"array{fmt_shape(value.shape)} {value.dtype}")
     elif isinstance(value, slice):
-        text = ":".join("" if v is None else fmt_number(v) for v in (value.start, value.stop, value.step)).rstrip(":")
-        text = text or ":"
+        text = ":".join("" if v is None else fmt_number(v) for v in (value.start, value.stop))
+        text += "" if value.step is None else f":{fmt_number(value.step)}"
     elif isinstance(value, (tuple, list)):
         inner = ", ".join(fmt_attr(v, limit) for v in value)
         text = f"({inner}{',' if len(value) == 1 and isinstance(value, tuple) else ''})"
