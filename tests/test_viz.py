@@ -377,7 +377,6 @@ def test_render_without_dot_binary(tmp_path, monkeypatch):
 
 # ---- the command line ----------------------------------------------------------------------------
 def _cli(*argv: str) -> int:
-    pytest.importorskip("tinygrad_bn.models", reason="models.mlp arrives with the nn branch")
     from tinygrad_bn.cli import main
 
     return main(["graph", "--batch-size", "4", *argv])
@@ -422,7 +421,6 @@ def test_cli_graph_png_in_a_subprocess(tmp_path):
 
     from PIL import Image
 
-    pytest.importorskip("tinygrad_bn.models", reason="models.mlp arrives with the nn branch")
     root = Path(__file__).parents[1]
     res = subprocess.run([sys.executable, "-m", "tinygrad_bn", "graph", "--out", str(tmp_path / "g.png"),
                           "--batch-size", "3", "--seed", "1"], cwd=root, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,208 @@
+"""Writing experiment results: CSV, JSON, Markdown tables and (optional) matplotlib plots.
+
+Rows are a list of dicts (one dict per row, the same keys in every row). Plots need matplotlib,
+which is an optional dependency (``pip install tinygrad-bn[examples]``): it is imported lazily with
+the non-interactive Agg backend, and when it is missing ``line_plot``/``bar_plot`` return ``None``
+instead of a path, so the caller can print a one-line note (see :func:`plot_note`) and carry on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Row = Mapping[str, Any]
+
+
+def _check_rows(fn: str, rows: Sequence[Row]) -> list[Row]:
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise TypeError(f"{fn}: rows must be a list of dicts, got {type(rows).__name__}")
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            raise TypeError(f"{fn}: rows[{i}] must be a dict, got {type(r).__name__}")
+    return list(rows)
+
+
+def _columns(rows: Sequence[Row], columns: Sequence[str] | None) -> list[str]:
+    """The given columns, else every key in order of first appearance."""
+    if columns is not None:
+        return list(columns)
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars/arrays -> Python numbers/lists (for JSON)."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"write_json: cannot serialise {type(x).__name__}")
+
+
+def _prepare(path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_csv(path: str | Path, rows: Sequence[Row], columns: Sequence[str] | None = None) -> Path:
+    """Write rows as CSV with a header line (columns: given, else every key); missing values are empty."""
+    rows = _check_rows("write_csv", rows)
+    path = _prepare(path)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_columns(rows, columns), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays become numbers and lists)."""
+    path = _prepare(path)
+    path.write_text(json.dumps(obj, indent=2, default=_plain) + "\n")
+    return path
+
+
+def _fmt(x: Any, floatfmt: str) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (float, np.floating)):
+        return "nan" if math.isnan(x) else format(float(x), floatfmt)
+    return str(x).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Row], columns: Sequence[str] | None = None, floatfmt: str = ".4g") -> str:
+    """A GitHub-flavoured Markdown table: header, separator, one line per row (no trailing newline).
+
+    Floats are formatted with ``format(x, floatfmt)``; numbers are right-aligned, text left-aligned.
+    An empty ``rows`` gives just the header (or "" when there are no columns either).
+    """
+    rows = _check_rows("markdown_table", rows)
+    cols = _columns(rows, columns)
+    if not cols:
+        return ""
+    cells = [[_fmt(r.get(c), floatfmt) for c in cols] for r in rows]
+    numeric = [bool(rows) and all(isinstance(r.get(c), (int, float, np.number)) for r in rows) for c in cols]
+    widths = [max([len(c), 3] + [len(line[j]) for line in cells]) for j, c in enumerate(cols)]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "| " + " | ".join(parts) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(list(cols)), sep] + [line(c) for c in cells])
+
+
+def _pyplot():
+    """matplotlib.pyplot with the Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_note(path: Path | None, what: str = "plot") -> str:
+    """The one line to print after a plot call: where it went, or why there is none."""
+    if path is None:
+        return f"(no {what}: matplotlib is not installed; pip install matplotlib)"
+    return f"wrote {path}"
+
+
+def line_plot(
+    path: str | Path,
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    *,
+    logy: bool = False,
+    ylim: tuple[float, float] | None = None,
+) -> Path | None:
+    """One line per entry of ``series`` (label -> (xs, ys)) in a PNG at ``path``; None without matplotlib."""
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError("line_plot: series must be a non-empty dict label -> (xs, ys)")
+    for label, xy in series.items():
+        if len(xy) != 2 or len(xy[0]) != len(xy[1]):
+            raise ValueError(f"line_plot: series {label!r} must be (xs, ys) of equal length")
+    plt = _pyplot()
+    if plt is None:
+        return None
+    path = _prepare(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    try:
+        for label, (xs, ys) in series.items():
+            ax.plot(list(xs), list(ys), label=label, marker="o" if len(xs) <= 12 else None, markersize=3)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+        if logy:
+            ax.set_yscale("log")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def bar_plot(
+    path: str | Path,
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    *,
+    hline: float | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Path | None:
+    """Grouped bars: one group per entry of ``groups``, one bar per entry of ``series`` (label -> one value
+    per group). ``hline`` draws a dashed reference line (e.g. 1.0 for "no shift"). None without matplotlib."""
+    groups = list(groups)
+    if not groups or not isinstance(series, Mapping) or not series:
+        raise ValueError("bar_plot: need at least one group and a non-empty dict label -> values")
+    for label, ys in series.items():
+        if len(ys) != len(groups):
+            raise ValueError(f"bar_plot: series {label!r} has {len(ys)} values for {len(groups)} groups")
+    plt = _pyplot()
+    if plt is None:
+        return None
+    path = _prepare(path)
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(groups) + 2), 4.0), dpi=100)
+    try:
+        width = 0.8 / len(series)
+        x = np.arange(len(groups))
+        for i, (label, ys) in enumerate(series.items()):
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, [float(y) for y in ys], width, label=label)
+        if hline is not None:
+            ax.axhline(hline, color="k", linestyle="--", linewidth=0.8)
+        ax.set_xticks(x, groups, fontsize="small")
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
