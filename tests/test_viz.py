@@ -432,3 +432,18 @@ def test_cli_graph_png_in_a_subprocess(tmp_path):
 def test_cli_graph_rejects_a_batch_of_one(tmp_path, capsys):
     assert _cli("--out", str(tmp_path / "m.svg"), "--batch-size", "1") == 2
     assert "batch size must be an int >= 2" in capsys.readouterr().err
+
+
+def test_docs_figure_script_builds_its_graphs():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "docs" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("make_figures", path)
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    nodes, edges = parse(figures.small())
+    assert len(nodes) == 14 and len(edges) == 12  # 3 leaves, 5 ops, 5 results, legend
+    nodes, _ = parse(figures.nan())
+    red = [v for v in nodes.values() if fill(v) == COLORS["nonfinite"]]
+    assert len(red) == 1 and "<b>x</b>" in red[0] and "grad has NaN" in red[0]
