@@ -145,8 +145,13 @@ def machine() -> dict[str, Any]:
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
-def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the whole job; returns {"model", "history", "test_images", "test_labels", "summary"}."""
+def train(args: argparse.Namespace, log: Callable[[str], None] = print,
+          after_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the whole job; returns {"model", "history", "summary", "config", "test_images", "test_labels"}.
+
+    ``log`` receives each printed line; ``after_epoch(row)``, if given, is called after each epoch's
+    line (benchmarks/mnist_memory.py measures memory there).
+    """
     import tinygrad_bn as tg
 
     from ..data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
@@ -180,6 +185,8 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
     def on_epoch(row: dict[str, Any]) -> None:
         log(f"epoch {row['epoch']:3d}/{args.epochs}  train loss {row['train_loss']:.4f}  train acc "
             f"{100 * row['train_acc']:6.2f}%  test acc {100 * row['test_acc']:6.2f}%  {row['seconds']:6.1f} s")
+        if after_epoch is not None:
+            after_epoch(row)
 
     history = fit(model, optimizer, loader, prepare(x_test, mean, std), y_test, epochs=args.epochs,
                   scheduler=scheduler, progress=not args.no_progress, on_epoch=on_epoch)
