@@ -208,7 +208,7 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
     """
     import tinygrad_bn as tg
 
-    from ..reporting import line_plot, plot_note, write_csv, write_json
+    from ..reporting import plot_note, write_csv, write_json
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -220,15 +220,25 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
                write_json(out / "metrics.json", {"summary": result["summary"], "model": result["config"],
                                                  "options": options, "history": history, "machine": machine()}),
                write_csv(out / "metrics.csv", history)]
-    epochs = [r["epoch"] for r in history]
-    png = line_plot(out / "curves.png",
-                    {"train accuracy": (epochs, [r["train_acc"] for r in history]),
-                     "test accuracy": (epochs, [r["test_acc"] for r in history]),
-                     "train loss": (epochs, [r["train_loss"] for r in history]),
-                     "test loss": (epochs, [r["test_loss"] for r in history])},
-                    xlabel="epoch", ylabel="accuracy / cross-entropy",
-                    title=f"{result['summary']['dataset']}: {describe_model(result['config'])}")
+    title = f"{result['summary']['dataset']}: {describe_model(result['config'])}"
+    png = plot_curves(out / "curves.png", history, title)
     return [f"wrote {p}" for p in written] + [plot_note(png, "curves.png")]
+
+
+def plot_curves(path: str | os.PathLike, history: list[dict[str, Any]], title: str) -> Path | None:
+    """Error rate (1 - accuracy) and cross-entropy per epoch, train and test, on one log-scale axis.
+
+    On a log scale 2% and 1.5% error are far apart, where accuracy curves would sit flat near 1.
+    Returns the PNG's path, or None when matplotlib is not installed.
+    """
+    from ..reporting import line_plot
+
+    epochs = [r["epoch"] for r in history]
+    series = {f"{split} {what}": (epochs, [f(r[f"{split}_{key}"]) for r in history])
+              for what, key, f in (("error", "acc", lambda a: max(1.0 - a, 1e-4)), ("loss", "loss", float))
+              for split in ("train", "test")}
+    return line_plot(path, series, xlabel="epoch", ylabel="error rate, cross-entropy (log scale)", title=title,
+                     logy=True)
 
 
 def load_trained(out: str | os.PathLike) -> Any:
