@@ -188,7 +188,8 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
         if after_epoch is not None:
             after_epoch(row)
 
-    history = fit(model, optimizer, loader, prepare(x_test, mean, std), y_test, epochs=args.epochs,
+    test_x = prepare(x_test, mean, std)
+    history = fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs,
                   scheduler=scheduler, progress=not args.no_progress, on_epoch=on_epoch)
     final = history[-1]
     summary = {"dataset": name, "split": split, "n_train": len(y_train), "n_test": len(y_test),
@@ -198,7 +199,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     log(f"test accuracy {100 * final['test_acc']:.2f}% after {args.epochs} epochs "
         f"({summary['train_seconds']:.1f} s training, {summary['total_seconds']:.1f} s in all)")
     return {"model": model, "history": history, "summary": summary, "config": cfg,
-            "test_images": prepare(x_test, mean, std), "test_labels": y_test}
+            "test_images": test_x, "test_labels": y_test}
 
 
 def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
