@@ -23,6 +23,8 @@ def register_command(name: str, module: str, help: str) -> None:
 
 # Each helper-owned subcommand registers here, one line each (keep the list sorted by name).
 # register_command("NAME", "MODULE", "one-line help")
+register_command("graph", "graph", "draw the computation graph of one training step of the default MLP")
+register_command("mnist", "mnist", "train the BatchNorm+Dropout MLP on MNIST or Fashion-MNIST and evaluate it")
 
 
 def build_parser() -> argparse.ArgumentParser:
