@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _, step = mlp_step.run_steps(rounds, cpu_time=args.cpu_time)
     rows.append(_row("training step: tinygrad_bn / numpy reference", _ratios(step, "tinygrad_bn", "reference"),
-                     "<= 1.10x", statistics.median(_ratios(step, "tinygrad_bn", "reference")) <= 1.10, unit="x"))
+                     "<= 1.10x", statistics.median(_ratios(step, "tinygrad_bn", "reference")) <= 1.10, fmt=".3f",
+                     unit="x"))
     if "torch" in step:
         rows.append(_row("training step: PyTorch / numpy reference", _ratios(step, "torch", "reference"),
                          "(for comparison)", unit="x"))
