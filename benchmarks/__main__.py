@@ -12,6 +12,7 @@ import time (import_time.py), and peak memory over ``--epochs`` epochs in fresh 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 
@@ -96,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                      "no growth (< 5 MB)", "met" if growth < 5 else "not met"])
 
     print(describe_machine())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not args.threads and hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
+        print(f"- WARNING: load average {os.getloadavg()[0]:.1f} on {cores} cores with multi-threaded BLAS: BLAS "
+              "threads wait for cores other jobs hold, and the step timings (and their status) are unreliable; "
+              "use --threads 1 --cpu-time on a busy machine")
     print(f"- BLAS threads: {threads}; MLP step timer: {'CPU time' if args.cpu_time else 'wall-clock'}; "
           f"{rounds} interleaved rounds\n")
     print(markdown_table(["measure", "median", "min", "max", "target", "status"], rows))
