@@ -126,6 +126,36 @@ def test_one_new_array_returned_for_two_inputs_is_not_shared():
     np.testing.assert_array_equal(b.grad, [1, 1])  # not corrupted by the in-place sum into h's gradient
 
 
+def test_gradient_handed_to_two_inputs_is_not_added_into_for_one_of_them():
+    """Add hands one array to h1 and h2; a later contribution to h1 must not leak into h2's gradient."""
+    x = tg.Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    h1, h2 = x * 2.0, x * 3.0
+    k = h1 * 5.0          # older than the Add below, so its backward runs after it
+    s = h1 + h2
+    (s * 1.0 + k).sum().backward()   # out = 5x + 10x
+    np.testing.assert_array_equal(x.grad, [15, 15])
+
+
+def test_one_new_array_for_a_leaf_and_a_non_leaf_is_not_shared():
+    a = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    b = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    h = b * 1.0
+    k = a * 4.0           # older: its backward adds into a.grad after _SameFresh's
+    y = _SameFresh.apply(a, h)
+    (y + k).sum().backward()
+    np.testing.assert_array_equal(a.grad, [5, 5])
+    np.testing.assert_array_equal(b.grad, [1, 1])   # h's gradient is not the array a.grad was added into
+
+
+def test_one_new_array_for_two_non_leaves_is_not_added_into():
+    x = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    h1, h2 = x * 2.0, x * 3.0
+    k = h1 * 7.0
+    y = _SameFresh.apply(h1, h2)
+    (y + k).sum().backward()         # dy/dh1 = dy/dh2 = 1, dk/dh1 = 7
+    np.testing.assert_array_equal(x.grad, [2 * 8 + 3, 2 * 8 + 3])
+
+
 def test_new_gradient_becomes_grad_without_a_copy():
     _SameFresh.made.clear()
     a = tg.Tensor(np.ones(2, np.float32), requires_grad=True)

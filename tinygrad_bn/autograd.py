@@ -293,10 +293,11 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
         node = t._ctx
         node.may_overwrite_grad_output = handover
         in_grads = node.fn.backward(node, g)
+        node.may_overwrite_grad_output = False  # only for this call (a retained graph may be run again)
         saved = node.saved_tensors
         if not retain_graph:
             node.release()
-        stored: list[np.ndarray] = []  # arrays from this backward that were kept (as a .grad or in grads)
+        kept: dict[int, str] = {}  # arrays from this backward already kept: id -> "leaf" (a .grad) or "grads"
         for parent, pg in zip(node.parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
@@ -328,8 +329,11 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                         owned.add(id(total))
                     continue
             # pg is about to be kept: is it this pass's alone (no copy needed, may be added into later)?
+            first = kept.get(id(pg))  # kept already by this very call (an op returned it twice)
             if pg is not original:  # made just now by unbroadcast or astype
                 fresh = not np.may_share_memory(pg, original)
+            elif first is not None:
+                fresh = False
             elif pg is g:
                 fresh, handover = handover, False
             elif pg.base is not None:  # a view of something
@@ -339,16 +343,19 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                 for other in saved:
                     if other is pg:
                         fresh = False
-                for other in stored:
-                    if other is pg:
-                        fresh = False
-            stored.append(pg)
             if not leaf:
+                if first == "leaf":  # that leaf's .grad may be added into in place: this entry gets its own copy
+                    pg, fresh = pg.copy(), True
+                elif first == "grads":  # two entries share it now: neither may be added into in place
+                    owned.discard(id(pg))
                 grads[key] = pg
+                kept[id(pg)] = "grads"
                 if fresh:
                     owned.add(id(pg))
             elif wanted is None:
                 parent.grad = pg if fresh else pg.copy()
+                if fresh:
+                    kept[id(pg)] = "leaf"
             else:
                 deliver(parent, pg, fresh)
     return sink.result()
