@@ -258,3 +258,45 @@ def test_cross_entropy_still_rejects_bad_targets(targets, match):
     logits = tg.Tensor(np.zeros((3, 4), np.float32), requires_grad=True)
     with pytest.raises((ValueError, TypeError), match=match):
         F.cross_entropy(logits, targets)
+
+
+# ---- random graphs: the in-place bookkeeping against finite differences -----------------------------
+_RANDOM_OPS = [lambda a, b, i: a + b, lambda a, b, i: a * b, lambda a, b, i: a - b, lambda a, b, i: a.tanh() + b,
+               lambda a, b, i: a * 1.5, lambda a, b, i: (a + b) + a,
+               lambda a, b, i: F.dropout(a, 0.3, generator=np.random.default_rng(i)) * b]
+
+
+def _random_graph(seed: int, leaves: list) -> tg.Tensor:
+    """Ops chosen at random over a pool that grows, so intermediates are shared in many patterns."""
+    rng = np.random.default_rng(seed)
+    pool = list(leaves)
+    for i in range(int(rng.integers(4, 16))):
+        a, b = (pool[int(rng.integers(len(pool)))] for _ in range(2))
+        pool.append(_RANDOM_OPS[int(rng.integers(len(_RANDOM_OPS)))](a, b, i))
+    outs = pool[len(leaves):]
+    total = outs[-1].sum()
+    for _ in range(int(rng.integers(0, 4))):
+        total = total + outs[int(rng.integers(len(outs)))].sum() * 0.5
+    return total
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_graphs_match_finite_differences(seed):
+    rng = np.random.default_rng(1000 + seed)
+    leaves = [tg.Tensor(rng.standard_normal(s), requires_grad=True) for s in [(3, 4), (3, 4), (4,), (3, 1)]]
+    out = _random_graph(seed, leaves)
+    out.backward(retain_graph=True)
+    out.backward()  # a second pass accumulates: every .grad is twice the gradient
+    h = 1e-6
+    for t in leaves:
+        numeric = np.zeros(t.shape)
+        for j in range(t.size):
+            orig = t.data.flat[j]
+            t.data.flat[j] = orig + h
+            up = _random_graph(seed, leaves).item()
+            t.data.flat[j] = orig - h
+            down = _random_graph(seed, leaves).item()
+            t.data.flat[j] = orig
+            numeric.flat[j] = (up - down) / (2 * h)
+        got = t.grad if t.grad is not None else np.zeros(t.shape)
+        np.testing.assert_allclose(got, 2 * numeric, rtol=1e-6, atol=1e-8)
