@@ -4,7 +4,7 @@ The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, 
 ``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
 """
 
-from . import autograd, functional, nn, random, registry
+from . import autograd, diagnostics, functional, nn, random, registry, reporting
 from . import functional as F
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
@@ -22,3 +22,4 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
     "autograd", "functional", "F", "nn", "random", "registry",
 ]
+__all__ += ["diagnostics", "reporting"]
