@@ -120,8 +120,8 @@ def plot_panels(results: Sequence[SyntheticResult]) -> list[dict[str, Any]]:
             cell = sorted((r for r in rs if (r.c, r.v) == (c, v)), key=lambda r: r.rate)
             xs = [r.rate for r in cell]
             color = f"C{i % 10}"
-            series[f"c={c:g}, v={v:g} closed form"] = (xs, [r.closed_form for r in cell], f"--{color}")
-            series[f"c={c:g}, v={v:g} measured"] = (xs, [r.measured for r in cell], f"o{color}")
+            series[f"c={c:g}, v={v:g}"] = (xs, [r.closed_form for r in cell], f"--{color}")
+            series[f"_c={c:g}, v={v:g} measured"] = (xs, [r.measured for r in cell], f"o{color}")  # _: no legend
         panels.append({"series": series, "xlabel": rs[0].rate_name, "ylabel": "Delta = Var_test / Var_train",
                        "title": noise, "ylim": (0.0, 1.05)})
     return panels

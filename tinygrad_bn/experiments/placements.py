@@ -1,0 +1,100 @@
+"""Variance shift and ``recalibrate_bn`` on an MLP with dropout in four placements (Li et al., CVPR 2019).
+
+The network is the default MLP of ``models.mlp``: 784-512-512-10, each hidden block Linear -> BN -> ReLU.
+The four placements of the noise:
+
+- ``none``: no dropout;
+- ``dropout-before-bn``: Dropout(p) in front of every Linear that feeds a BN, the input included:
+  Dropout -> Linear -> BN -> ReLU -> Dropout -> Linear -> BN -> ReLU -> Linear;
+- ``dropout-after-last-bn``: one Dropout(p) after the last BN block, right before the classifier
+  (the paper's first remedy: no BN sees dropout noise);
+- ``uout-before-bn``: as ``dropout-before-bn`` with Uout(beta) instead (the paper's second remedy:
+  a noise with a smaller variance shift).
+
+Per placement: train for ``epochs`` (Adam, seeded), measure the variance shift of both BN layers on
+``shift_samples`` training images (eval mode, see :func:`tinygrad_bn.diagnostics.variance_shift`),
+the test accuracy, then :func:`tinygrad_bn.nn.utils.recalibrate_bn` over the training set and both
+measurements again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import diagnostics, nn
+from ..nn.utils import recalibrate_bn
+from .common import Splits
+
+PLACEMENTS = ("none", "dropout-before-bn", "dropout-after-last-bn", "uout-before-bn")
+
+
+def build(placement: str, *, p: float = 0.5, beta: float = 0.5, in_features: int = 784,
+          hidden: Sequence[int] = (512, 512), num_classes: int = 10) -> nn.Sequential:
+    """The MLP with the noise placed as ``placement`` says (see the module docstring). Input (N, in_features)
+    float32, output (N, num_classes) logits. Parameters as PyTorch's defaults (seed with ``tg.manual_seed``)."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placements.build: placement must be one of {PLACEMENTS}, got {placement!r}")
+    noise_before = {"dropout-before-bn": lambda: nn.Dropout(p), "uout-before-bn": lambda: nn.Uout(beta)}.get(placement)
+    layers: list[nn.Module] = []
+    prev = in_features
+    for h in hidden:
+        if noise_before is not None:
+            layers.append(noise_before())
+        layers += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.ReLU()]
+        prev = h
+    if placement == "dropout-after-last-bn":
+        layers.append(nn.Dropout(p))
+    layers.append(nn.Linear(prev, num_classes))
+    return nn.Sequential(*layers)
+
+
+def _batches(x: Any, batch_size: int) -> list[Any]:
+    return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+
+
+def run_one(placement: str, data: Splits, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
+            p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = 10_000,
+            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
+    from .. import optim
+    from ..data import DataLoader
+    from ..random import manual_seed
+    from ..train import evaluate, train_epoch
+
+    manual_seed(seed)
+    model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed)
+    history = []
+    for epoch in range(epochs):
+        stats = train_epoch(model, loader, optimizer, progress=progress)
+        history.append(stats)
+        log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
+    shift_batches = _batches(data.x_train[:shift_samples], 1000)
+    before = diagnostics.variance_shift(model, shift_batches)
+    acc_before = evaluate(model, data.x_test, data.y_test)["acc"]
+    recalibrate_bn(model, DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=False))
+    after = diagnostics.variance_shift(model, shift_batches)
+    acc_after = evaluate(model, data.x_test, data.y_test)["acc"]
+    log(f"  {placement}: test acc {acc_before:.4f} -> {acc_after:.4f} after recalibrate_bn; "
+        f"shift {[round(la.mean_shift, 3) for la in before]} -> {[round(la.mean_shift, 3) for la in after]}")
+    return {"placement": placement, "history": history, "shift_before": before, "shift_after": after,
+            "acc_before": acc_before, "acc_after": acc_after}
+
+
+def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per placement and BN layer: mean and worst Delta before and after recalibration."""
+    rows = []
+    for r in results:
+        for b, a in zip(r["shift_before"], r["shift_after"]):
+            rows.append({"placement": r["placement"], "bn_layer": b.name, "shift_before": b.mean_shift,
+                         "worst_before": b.worst_shift, "shift_after": a.mean_shift, "worst_after": a.worst_shift})
+    return rows
+
+
+def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per placement: final training loss/accuracy and test accuracy before and after recalibration."""
+    return [{"placement": r["placement"], "train_loss": r["history"][-1]["loss"] if r["history"] else float("nan"),
+             "test_acc_before": r["acc_before"], "test_acc_after": r["acc_after"],
+             "change": r["acc_after"] - r["acc_before"]} for r in results]
