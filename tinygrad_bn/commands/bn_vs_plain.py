@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._argtypes import add_data_arguments, number
+from ._experiment_args import add_data_arguments, load_data, number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SGD steps per network (default: 5000; the paper ran 50000)")
     p.add_argument("--eval-every", type=positive_int, default=100, metavar="K",
                    help="evaluate the test accuracy every K steps (default: 100)")
-    p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=0.5,
-                   help="SGD learning rate, constant, no momentum (default: 0.5; the paper does not give one)")
+    p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=0.1,
+                   help="SGD learning rate, constant, no momentum (default: 0.1; the paper does not give one)")
     p.add_argument("--batch-size", type=positive_int, default=60, help="default: 60 (the paper's)")
     add_data_arguments(p, default_dataset="fashion-mnist")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -59,13 +59,14 @@ def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> N
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments import bn_vs_plain
-    from ..experiments.common import load_splits, machine, out_dir, printer
+    from ..experiments.common import machine, out_dir, printer
 
+    data = load_data(args, "bn-vs-plain")
+    if data is None:
+        return 1
     out = out_dir(args.out)
     log = printer(not args.no_progress)
     start = time.perf_counter()
-    data = load_splits(args.dataset, args.data_dir, holdout=args.holdout or 0, limit=args.limit,
-                       download=not args.no_download)
     log(f"bn-vs-plain on {data.description}")
     rows = bn_vs_plain.run(data, steps=args.steps, eval_every=args.eval_every, lr=args.lr,
                            batch_size=args.batch_size, seed=args.seed, log=log)

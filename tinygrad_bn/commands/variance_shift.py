@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._argtypes import add_data_arguments, number, widths
+from ._experiment_args import add_data_arguments, load_data, number, widths
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,13 +63,10 @@ def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict
     return rows, md
 
 
-def _mlp(args: argparse.Namespace, out: Path, log: Any) -> tuple[dict[str, Any], list[str]]:
+def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict[str, Any], list[str]]:
     from .. import reporting
     from ..experiments import placements
-    from ..experiments.common import load_splits
 
-    data = load_splits(args.dataset, args.data_dir, holdout=args.holdout or 0, limit=args.limit,
-                       download=not args.no_download)
     log(f"(b) MLP placements on {data.description}")
     results = []
     for placement in placements.PLACEMENTS:
@@ -79,8 +76,7 @@ def _mlp(args: argparse.Namespace, out: Path, log: Any) -> tuple[dict[str, Any],
     shift, acc = placements.shift_rows(results), placements.accuracy_rows(results)
     reporting.write_csv(out / "mlp_variance_shift.csv", shift)
     reporting.write_csv(out / "mlp_accuracy.csv", acc)
-    layers = list(dict.fromkeys(r["bn_layer"] for r in shift))
-    groups = [f"{r['placement']}\n{r['bn_layer']}" for r in shift]
+    groups = [f"{r['placement']}\n{r['bn']}" for r in shift]
     png1 = reporting.bar_plot(out / "mlp_variance_shift.png", groups,
                               {"before recalibrate_bn": [r["shift_before"] for r in shift],
                                "after recalibrate_bn": [r["shift_after"] for r in shift]},
@@ -99,7 +95,7 @@ def _mlp(args: argparse.Namespace, out: Path, log: Any) -> tuple[dict[str, Any],
           f"Data: {data.description}. Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks), "
           f"dropout p={args.p:g}, Uout beta={args.beta:g}; Adam lr {args.lr:g}, batch {args.batch_size}, "
           f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
-          f"(eval mode); BN layers named by their index in the Sequential ({', '.join(layers)}).", "",
+          f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
           "### Variance shift per BN layer (mean over channels; worst channel)", "",
           reporting.markdown_table(shift, floatfmt=".4f"), "",
           "### Test accuracy before and after recalibrate_bn", "",
@@ -111,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments.common import machine, out_dir, printer
 
+    data = None
+    if not args.synthetic_only:  # fail fast on missing data
+        data = load_data(args, "variance-shift")
+        if data is None:
+            return 1
     out = out_dir(args.out)
     log = printer(not args.no_progress)
     start = time.perf_counter()
@@ -118,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
                                                                    if not k.startswith("_")}}
     synth_rows, md = _synthetic(args, out, log)
     summary["synthetic"] = synth_rows
-    if not args.synthetic_only:
-        summary["mlp"], md_mlp = _mlp(args, out, log)
+    if data is not None:
+        summary["mlp"], md_mlp = _mlp(args, data, out, log)
         md += md_mlp
     summary["machine"] = machine()
     summary["seconds"] = round(time.perf_counter() - start, 1)

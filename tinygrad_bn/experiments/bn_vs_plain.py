@@ -97,7 +97,7 @@ def train_one(label: str, batch_norm: bool, data: Splits, *, steps: int, eval_ev
     return rows
 
 
-def run(data: Splits, *, steps: int = 3000, eval_every: int = 100, lr: float = 0.5, batch_size: int = 60,
+def run(data: Splits, *, steps: int = 3000, eval_every: int = 100, lr: float = 0.1, batch_size: int = 60,
         seed: int = 0, log: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
     """Train both networks (same seed, same batches); one row per (network, evaluated step): test accuracy,
     mean training loss since the previous row, and the sigmoid-input percentiles."""
@@ -109,7 +109,7 @@ def run(data: Splits, *, steps: int = 3000, eval_every: int = 100, lr: float = 0
     return rows
 
 
-def summary(rows: list[dict[str, Any]], thresholds: tuple[float, ...] = (0.8, 0.85, 0.9)) -> list[dict[str, Any]]:
+def summary(rows: list[dict[str, Any]], thresholds: tuple[float, ...] = (0.8, 0.85, 0.9, 0.95)) -> list[dict[str, Any]]:
     """Per network: final and best test accuracy, and the first evaluated step reaching each threshold."""
     out = []
     for label in dict.fromkeys(r["network"] for r in rows):

@@ -84,11 +84,13 @@ def run_one(placement: str, data: Splits, *, epochs: int = 3, batch_size: int = 
 
 
 def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per placement and BN layer: mean and worst Delta before and after recalibration."""
+    """One row per placement and BN layer (BN1, BN2, ... in model order; ``module``: its name in the
+    Sequential): mean and worst Delta before and after recalibration."""
     rows = []
     for r in results:
-        for b, a in zip(r["shift_before"], r["shift_after"]):
-            rows.append({"placement": r["placement"], "bn_layer": b.name, "shift_before": b.mean_shift,
+        for i, (b, a) in enumerate(zip(r["shift_before"], r["shift_after"])):
+            rows.append({"placement": r["placement"], "bn": f"BN{i + 1}", "module": b.name,
+                         "shift_before": b.mean_shift,
                          "worst_before": b.worst_shift, "shift_after": a.mean_shift, "worst_after": a.worst_shift})
     return rows
 

@@ -1,9 +1,10 @@
-"""argparse helpers shared by the experiment commands: checked numbers, width lists, the data options."""
+"""Shared by the experiment commands: checked argparse numbers, width lists, the data options and loading."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,21 @@ def add_data_arguments(p: argparse.ArgumentParser, default_dataset: str = "fashi
                    help="train on the TEST split minus its last N images and test on those N (for machines that "
                         "only have the test split, e.g. MNIST here)")
     p.add_argument("--no-download", action="store_true", help="never download; fail if the files are not local")
+
+
+def load_data(args: argparse.Namespace, command: str) -> Any:
+    """The prepared :class:`~tinygrad_bn.experiments.common.Splits` per the data options, or None after
+    printing a one-paragraph error (missing files, bad --holdout) to stderr."""
+    from ..data import DatasetNotFoundError
+    from ..experiments.common import load_splits
+
+    try:
+        return load_splits(args.dataset, args.data_dir, holdout=args.holdout or 0, limit=args.limit,
+                           download=not args.no_download)
+    except DatasetNotFoundError as e:
+        hint = ("\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the "
+                "last N." if args.holdout is None else "")
+        print(f"tinygrad-bn {command}: error: {e}{hint}", file=sys.stderr)
+    except ValueError as e:
+        print(f"tinygrad-bn {command}: error: {e}", file=sys.stderr)
+    return None
