@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0, help="default: 0")
     p.add_argument("--out", type=Path, default=Path("runs/bn-vs-plain"), metavar="DIR",
                    help="output folder (default: runs/bn-vs-plain)")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
 
 
 def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:

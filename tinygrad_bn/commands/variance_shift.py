@@ -13,6 +13,7 @@ Writes into ``--out``: ``synthetic.csv``, ``mlp_variance_shift.csv``, ``mlp_accu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     positive_int = number(int, 1, "a positive integer")
     p.add_argument("--synthetic-only", action="store_true", help="only part (a), the synthetic closed-form check")
     add_data_arguments(p, default_dataset="fashion-mnist")
-    p.add_argument("--epochs", type=number(int, 0, "a non-negative integer"), default=3,
-                   help="training epochs per placement (default: 3)")
+    p.add_argument("--epochs", type=number(int, 0, "a non-negative integer"), default=5,
+                   help="training epochs per placement (default: 5)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
     p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=1e-3,
                    help="Adam learning rate (default: 0.001)")
@@ -42,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0, help="default: 0")
     p.add_argument("--out", type=Path, default=Path("runs/variance-shift"), metavar="DIR",
                    help="output folder (default: runs/variance-shift)")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines or bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (nor per-batch bars, shown only on a terminal)")
 
 
 def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -72,7 +74,7 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
     for placement in placements.PLACEMENTS:
         results.append(placements.run_one(placement, data, epochs=args.epochs, batch_size=args.batch_size,
                                           lr=args.lr, p=args.p, beta=args.beta, hidden=args.hidden, seed=args.seed,
-                                          progress=not args.no_progress, log=log))
+                                          progress=not args.no_progress and sys.stderr.isatty(), log=log))
     shift, acc = placements.shift_rows(results), placements.accuracy_rows(results)
     reporting.write_csv(out / "mlp_variance_shift.csv", shift)
     reporting.write_csv(out / "mlp_accuracy.csv", acc)

@@ -53,7 +53,7 @@ def _batches(x: Any, batch_size: int) -> list[Any]:
     return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
 
 
-def run_one(placement: str, data: Splits, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
+def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
             p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = 10_000,
             seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
