@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from shift_se import delta_standard_error
 
-pytest.importorskip("tinygrad_bn.optim", reason="TEMPORARY until nn/optim/data are merged from main")
-pytest.importorskip("tinygrad_bn.data", reason="TEMPORARY until nn/optim/data are merged from main")
+pytest.importorskip("tinygrad_bn.train", reason="TEMPORARY until train.py is merged from main")
 
 from tinygrad_bn import nn  # noqa: E402
 from tinygrad_bn.cli import main  # noqa: E402

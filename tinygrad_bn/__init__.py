@@ -4,12 +4,14 @@ The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, 
 ``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
 """
 
-from . import autograd, diagnostics, functional, nn, random, registry, reporting
+from . import autograd, diagnostics, functional, nn, optim, random, registry, reporting
 from . import functional as F
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
+from .models import mlp
 from .ops.shape import concatenate, stack
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor
 from .testing import GradcheckError, gradcheck
 
@@ -22,4 +24,7 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
     "autograd", "functional", "F", "nn", "random", "registry",
 ]
+__all__ += ["models", "mlp"]
+__all__ += ["optim"]
+__all__ += ["serialization", "save", "load"]
 __all__ += ["diagnostics", "reporting"]

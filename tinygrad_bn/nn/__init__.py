@@ -1,11 +1,13 @@
 """Layers and models, PyTorch's ``torch.nn`` style."""
 
-from . import utils
+from . import init, utils
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, GaussianDropout, Uout
+from .layers import Flatten, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
 __all__ = ["Module", "Parameter"]
 __all__ += ["Dropout", "Dropout1d", "Dropout2d", "GaussianDropout", "Uout", "AlphaDropout"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
+__all__ += ["init", "Linear", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh", "Identity"]
 __all__ += ["utils"]

@@ -1,0 +1,95 @@
+"""Learning-rate schedules, as ``torch.optim.lr_scheduler``: ``StepLR`` and ``CosineAnnealingLR``.
+
+A scheduler writes ``group["lr"]`` of its optimizer's parameter groups. Creating it records each
+group's ``initial_lr`` (the base learning rate) and sets epoch 0; call ``scheduler.step()`` once per
+epoch, *after* ``optimizer.step()``. With base learning rate lr_0 and epoch e (``last_epoch``)::
+
+    StepLR:            lr_e = lr_0 * gamma ** floor(e / step_size)
+    CosineAnnealingLR: lr_e = eta_min + (lr_0 - eta_min) * (1 + cos(pi * e / T_max)) / 2
+
+(the closed forms of PyTorch's schedules; past T_max the cosine continues, rising again, as PyTorch's).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyper
+
+
+class LRScheduler:
+    """Base class: subclasses define ``lr_at(base_lr, epoch)``."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        name = type(self).__name__
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        if not isinstance(last_epoch, (int, np.integer)) or isinstance(last_epoch, bool) or last_epoch < -1:
+            raise ValueError(f"{name}: last_epoch must be an integer >= -1, got {last_epoch!r}")
+        self.optimizer = optimizer
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise KeyError(f"{name}: param group {i} has no 'initial_lr'; resuming (last_epoch="
+                               f"{last_epoch}) needs a group that a scheduler has seen before")
+        self.base_lrs = [float(g["initial_lr"]) for g in optimizer.param_groups]
+        self.last_epoch = int(last_epoch)
+        self.step()
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must define lr_at()")
+
+    def step(self) -> None:
+        """Advance one epoch and write the new learning rate into every parameter group."""
+        self.last_epoch += 1
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = float(self.lr_at(base, self.last_epoch))
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates (one per group) set by the last ``step()``."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the optimizer: ``last_epoch``, ``base_lrs``, the schedule's settings."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from ``state_dict()`` (also accepts the arrays that ``tg.save``/``tg.load`` turn numbers into)."""
+        for k, v in state_dict.items():
+            if k not in self.__dict__ or k == "optimizer":
+                raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected key {k!r}")
+            v = v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
+            setattr(self, k, type(self.__dict__[k])(v))
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        if not isinstance(step_size, (int, np.integer)) or isinstance(step_size, bool) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = check_hyper("StepLR", "gamma", gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Anneal from the base learning rate to ``eta_min`` along half a cosine over ``T_max`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        if not isinstance(T_max, (int, np.integer)) or isinstance(T_max, bool) or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        self.T_max = int(T_max)
+        self.eta_min = check_hyper("CosineAnnealingLR", "eta_min", eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
