@@ -196,6 +196,23 @@ def test_recalibrate_bn_is_the_cumulative_average_with_dropout_off():
     np.testing.assert_allclose(model.bn.running_var.data, xs[1].var(0, ddof=1), rtol=1e-10)
 
 
+def test_recalibrate_bn_keep_dropout_refreshes_but_keeps_the_shift():
+    tg.manual_seed(0)
+    model = NoiseThenBN(nn.Dropout(0.5), 8)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(0.0, 1.0, (2000, 8)) for _ in range(5)]
+    model.eval()
+    assert recalibrate_bn(model, xs, keep_dropout=True) == 5
+    assert not model.training and not model.noise.training  # modes restored
+    # zero-mean input through dropout 0.5: running_var ~ Var(x) / q = 2 Var(x), i.e. Delta ~ 0.5
+    # (8 channels x 10k samples: relative SE of the mean ratio ~ sqrt((3/q - 1 + 2) / 10k / 8) ~ 0.9 %)
+    assert D.variance_shift(model, xs)["bn"].mean_shift == pytest.approx(0.5, abs=0.03)
+    recalibrate_bn(model, xs)
+    assert D.variance_shift(model, xs)["bn"].mean_shift == pytest.approx(1.0, abs=0.01)
+    with pytest.raises(TypeError, match="keep_dropout must be a bool"):
+        recalibrate_bn(model, xs, keep_dropout=1)
+
+
 def test_recalibrate_bn_errors_and_edge_cases():
     model = NoiseThenBN(nn.Dropout(0.5), 3)
     model.bn.running_var.data[...] = 7.0

@@ -77,13 +77,15 @@ def test_placement_run_one_recalibrates():
     data = _tiny_splits()
     r = placements.run_one("dropout-before-bn", data, epochs=2, batch_size=50, hidden=(16, 16), shift_samples=300)
     assert len(r["history"]) == 2 and 0 <= r["acc_before"] <= 1 and 0 <= r["acc_after"] <= 1
-    before, after = r["shift_before"], r["shift_after"]
+    before, refreshed, after = r["shift_before"], r["shift_refreshed"], r["shift_after"]
     assert before[0].mean_shift < 0.8  # dropout 0.5 before BN1
+    assert refreshed[0].mean_shift < 0.8  # statistics re-estimated with dropout on: still shifted
     assert after[0].mean_shift == pytest.approx(1.0, abs=0.05)  # 300 samples, 6 batches: a few % noise
     rows = placements.shift_rows([r])
     assert [row["bn"] for row in rows] == ["BN1", "BN2"] and rows[0]["module"] == "2"  # Dropout is 0
     acc = placements.accuracy_rows([r])[0]
-    assert acc["change"] == pytest.approx(r["acc_after"] - r["acc_before"])
+    assert acc["gain_dropout_off"] == pytest.approx(r["acc_after"] - r["acc_refreshed"])
+    assert acc["test_acc_refreshed"] == r["acc_refreshed"]
 
 
 # ---- bn_vs_plain --------------------------------------------------------------------------------

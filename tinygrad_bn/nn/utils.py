@@ -82,7 +82,8 @@ def batch_inputs(batches: Iterable[Any], fn: str) -> Iterator[Tensor]:
                             f"got {type(x).__name__}")
 
 
-def recalibrate_bn(model: Module, batches: Iterable[Any], momentum: float | None = None) -> int:
+def recalibrate_bn(model: Module, batches: Iterable[Any], momentum: float | None = None, *,
+                   keep_dropout: bool = False) -> int:
     """Re-estimate the running mean and variance of every BatchNorm layer in ``model`` with dropout off.
 
     Resets the running statistics, then runs every batch through the model without recording
@@ -93,12 +94,18 @@ def recalibrate_bn(model: Module, batches: Iterable[Any], momentum: float | None
     momentum instead. Afterwards every module's ``training`` flag and every BN's ``momentum`` are
     what they were. Parameters are not touched.
 
+    ``keep_dropout=True`` leaves the dropout layers in training mode, as ``update_bn`` does: the
+    statistics are refreshed (no longer lagging behind the weights) but still include the dropout
+    noise, so the variance shift stays. It exists to tell the two effects apart in experiments.
+
     ``batches``: an iterable of inputs or ``(inputs, labels)`` (see :func:`batch_inputs`), e.g. the
     training ``DataLoader``. Returns the number of batches used. A model without BN layers is left
     as it is (returns 0); an empty ``batches`` raises ValueError before anything is reset.
     """
     _check_model("recalibrate_bn", model)
     momentum = check_momentum(momentum, "recalibrate_bn", allow_none=True)
+    if not isinstance(keep_dropout, bool):
+        raise TypeError(f"recalibrate_bn: keep_dropout must be a bool, got {type(keep_dropout).__name__}")
     layers = [m for _, m in batch_norm_layers(model)]
     if not layers:
         return 0
@@ -111,7 +118,7 @@ def recalibrate_bn(model: Module, batches: Iterable[Any], momentum: float | None
     with preserved_modes(model), no_grad():
         try:
             model.train()
-            for _, m in dropout_layers(model):
+            for _, m in [] if keep_dropout else dropout_layers(model):
                 m.eval()
             for m in layers:
                 m.reset_running_stats()
