@@ -41,8 +41,15 @@ def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> N
     nets = list(dict.fromkeys(r["network"] for r in rows))
     by = {n: [r for r in rows if r["network"] == n] for n in nets}
     acc = {n: ([r["step"] for r in rs], [r["test_acc"] for r in rs]) for n, rs in by.items()}
-    png = reporting.line_plot(out / "bn_vs_plain.png", acc, "training step", "test accuracy",
-                              f"{args.dataset}: 3x100 sigmoid MLP, SGD lr {args.lr:g}, batch {args.batch_size}")
+    start = max(1, args.steps // 10)  # the zoomed panel leaves out the first tenth of training
+    zoom = {n: ([r["step"] for r in rs if r["step"] >= start], [r["test_acc"] for r in rs if r["step"] >= start])
+            for n, rs in by.items()}
+    panels = [{"series": acc, "xlabel": "training step", "ylabel": "test accuracy", "title": "all steps"}]
+    if all(len(xy[0]) > 1 for xy in zoom.values()):
+        panels.append({"series": zoom, "xlabel": "training step", "ylabel": "test accuracy",
+                       "title": f"from step {start} (zoomed)"})
+    png = reporting.line_plots(out / "bn_vs_plain.png", panels,
+                               title=f"{args.dataset}: 3x100 sigmoid MLP, SGD lr {args.lr:g}, batch {args.batch_size}")
     print(reporting.plot_note(png, "bn_vs_plain.png"))
     panels = []
     for n, rs in by.items():
