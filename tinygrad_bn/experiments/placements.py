@@ -76,19 +76,22 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
         log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
     shift_batches = _batches(data.x_train[:shift_samples], 1000)
     before = diagnostics.variance_shift(model, shift_batches)
-    acc_before = evaluate(model, data.x_test, data.y_test)["acc"]
+    test_before = evaluate(model, data.x_test, data.y_test)
     train_batches = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=False)
     recalibrate_bn(model, train_batches, keep_dropout=True)  # fresh statistics, dropout noise included
     refreshed = diagnostics.variance_shift(model, shift_batches)
-    acc_refreshed = evaluate(model, data.x_test, data.y_test)["acc"]
+    test_refreshed = evaluate(model, data.x_test, data.y_test)
     recalibrate_bn(model, train_batches)  # fresh statistics, dropout off: the remedy
     after = diagnostics.variance_shift(model, shift_batches)
-    acc_after = evaluate(model, data.x_test, data.y_test)["acc"]
+    test_after = evaluate(model, data.x_test, data.y_test)
+    acc_before, acc_refreshed, acc_after = test_before["acc"], test_refreshed["acc"], test_after["acc"]
     log(f"  {placement}: test acc {acc_before:.4f} -> {acc_refreshed:.4f} (refreshed, dropout on) -> "
         f"{acc_after:.4f} (recalibrated, dropout off); shift {[round(la.mean_shift, 3) for la in before]} -> "
         f"{[round(la.mean_shift, 3) for la in refreshed]} -> {[round(la.mean_shift, 3) for la in after]}")
     return {"placement": placement, "history": history, "shift_before": before, "shift_refreshed": refreshed,
-            "shift_after": after, "acc_before": acc_before, "acc_refreshed": acc_refreshed, "acc_after": acc_after}
+            "shift_after": after, "acc_before": acc_before, "acc_refreshed": acc_refreshed, "acc_after": acc_after,
+            "loss_before": test_before["loss"], "loss_refreshed": test_refreshed["loss"],
+            "loss_after": test_after["loss"]}
 
 
 def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -107,8 +110,9 @@ def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per placement: final training loss, test accuracy as trained, with statistics refreshed with
     dropout on, and after ``recalibrate_bn``; ``gain_dropout_off`` = after - refreshed (the part due to the
-    variance shift)."""
+    variance shift); the test cross-entropy at the same three points."""
     return [{"placement": r["placement"], "train_loss": r["history"][-1]["loss"] if r["history"] else float("nan"),
              "test_acc_before": r["acc_before"], "test_acc_refreshed": r["acc_refreshed"],
-             "test_acc_after": r["acc_after"], "gain_dropout_off": r["acc_after"] - r["acc_refreshed"]}
-            for r in results]
+             "test_acc_after": r["acc_after"], "gain_dropout_off": r["acc_after"] - r["acc_refreshed"],
+             "test_loss_before": r["loss_before"], "test_loss_refreshed": r["loss_refreshed"],
+             "test_loss_after": r["loss_after"]} for r in results]
