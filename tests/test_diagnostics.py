@@ -63,6 +63,49 @@ def test_measured_shift_matches_closed_form(kind, rate, c, v):
     assert se < 0.02 * res.closed_form
 
 
+# ---- noise before a Linear layer ----------------------------------------------------------------
+
+def test_variance_shift_linear_reduces_to_the_scalar_form_for_independent_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, np.sqrt(2.0), (200_000, 6))  # independent inputs, c = 1, v = 2
+    w = rng.normal(size=(3, 6))
+    pred = D.variance_shift_linear(w, x, D.noise_variance("dropout", 0.3))
+    # Cov(x) and E[x^2] estimated from 200k samples: relative errors ~ sqrt(2/200k) = 0.3 %
+    np.testing.assert_allclose(pred, D.variance_shift_dropout(1.0, 2.0, 0.3), rtol=0.01)
+    assert D.noise_variance("uout", 0.6) == pytest.approx(0.12)
+    assert D.noise_variance("gaussian", 0.5) == pytest.approx(1.0)
+
+
+def test_variance_shift_linear_matches_measurement_on_correlated_inputs():
+    tg.manual_seed(1)
+    rng = np.random.default_rng(1)
+    # inputs sharing one factor z (like neighbouring pixels): x = z + 0.5 eps + 0.5
+    batches = [rng.normal(size=(1000, 1)) + 0.5 * rng.normal(size=(1000, 10)) + 0.5 for _ in range(60)]
+    lin = nn.Linear(10, 8, dtype=np.float64)
+    lin.weight.data[...] = rng.uniform(0.2, 1.0, (8, 10))  # weights that add the inputs up (aligned with z)
+    model = nn.Sequential(nn.Dropout(0.5), lin, nn.BatchNorm1d(8, momentum=None, dtype=np.float64))
+    with tg.no_grad():
+        for x in batches[:30]:  # running_var learns from 30k samples, measured on the other 30k
+            model(tg.Tensor(x))
+    measured = D.variance_shift(model, batches[30:])["2"].ratio
+    pred = D.variance_shift_linear(lin.weight, np.concatenate(batches[30:]), D.noise_variance("dropout", 0.5))
+    # the scalar closed form (inputs taken as independent) would be far lower; correlation lifts Delta
+    assert pred.mean() > D.variance_shift_dropout(0.5, 1.25, 0.5) + 0.2
+    # each channel: ratio of two variances from 30k samples each, relative SE ~ sqrt((kurtosis - 1 + 2) / 30k)
+    # <~ 1.5 % for these near-Gaussian sums; 6 % is 4 SE
+    np.testing.assert_allclose(measured, pred, rtol=0.06)
+    assert abs(measured.mean() - pred.mean()) < 0.03 * pred.mean()
+
+
+def test_variance_shift_linear_errors():
+    with pytest.raises(ValueError, match="variance_shift_linear: expected weight"):
+        D.variance_shift_linear(np.ones((2, 3)), np.ones((5, 4)), 1.0)
+    with pytest.raises(ValueError, match="noise_var must be"):
+        D.variance_shift_linear(np.ones((2, 3)), np.ones((5, 3)), -1.0)
+    with pytest.raises(ValueError, match="noise_variance: kind"):
+        D.noise_variance("bernoulli", 0.5)
+
+
 # ---- variance_shift on models -------------------------------------------------------------------
 
 def test_variance_shift_bn2d_pooled_unbiased_variance():

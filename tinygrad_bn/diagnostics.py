@@ -19,6 +19,17 @@ Closed forms, for an input X with mean c and variance v, noise independent of X,
 - Uout, X (1 + r), r ~ U(-beta, beta), Var[r] = beta^2 / 3: Var_train = v + beta^2 (c^2 + v) / 3 and
   Delta = 3v / (3v + beta^2 (c^2 + v))                                         (= 3 / (3 + beta^2) when c = 0).
 
+With a weight layer between the noise and BN (Dropout -> Linear -> BN, the usual MLP placement), the
+noise is averaged over many inputs. For one output y = sum_i w_i x_i m_i with independent noise m_i
+(E[m] = 1, Var[m] = s2: p/q for dropout and Gaussian dropout, beta^2/3 for Uout), conditioning on x:
+E[y | x] = w.x and Var[y | x] = s2 sum_i w_i^2 x_i^2, so Var_train(y) = Var(w.x) + s2 sum_i w_i^2 E[x_i^2]
+and Var_test(y) = Var(w.x) = w' Cov(x) w::
+
+    Delta = w' Cov(x) w / (w' Cov(x) w + s2 sum_i w_i^2 E[x_i^2])       (:func:`variance_shift_linear`)
+
+For independent inputs of mean c and variance v this is the single-input formula again; for correlated
+inputs (pixels, features), w' Cov(x) w can be far larger than v |w|^2 and Delta is closer to 1.
+
 Which variances :func:`variance_shift` measures:
 
 - Var_train is ``running_var`` as the layer holds it. As in PyTorch, every training batch contributes
@@ -47,7 +58,8 @@ from .nn.utils import batch_inputs, batch_norm_layers, preserved_modes
 from .reporting import markdown_table
 from .tensor import Tensor
 
-__all__ = ["variance_shift_dropout", "variance_shift_gaussian", "variance_shift_uout", "variance_shift",
+__all__ = ["variance_shift_dropout", "variance_shift_gaussian", "variance_shift_uout", "variance_shift_linear",
+           "noise_variance", "variance_shift",
            "LayerShift", "VarianceShiftReport", "ChannelStats"]
 
 
@@ -88,6 +100,36 @@ def variance_shift_uout(c: float, v: float, beta: float) -> float:
     c, v = _check_cv("variance_shift_uout", c, v)
     beta = _check_unit("variance_shift_uout", "beta", beta, upper_open=False)
     return 3.0 * v / (3.0 * v + beta * beta * (c * c + v))
+
+
+def noise_variance(kind: str, rate: float) -> float:
+    """Var[m] of the multiplicative noise m (E[m] = 1): p/(1-p) for "dropout" and "gaussian", beta^2/3 for "uout"."""
+    if kind in ("dropout", "gaussian"):
+        p = _check_unit("noise_variance", "p", rate, upper_open=True)
+        return p / (1.0 - p)
+    if kind == "uout":
+        return _check_unit("noise_variance", "beta", rate, upper_open=False) ** 2 / 3.0
+    raise ValueError(f"noise_variance: kind must be 'dropout', 'gaussian' or 'uout', got {kind!r}")
+
+
+def variance_shift_linear(weight: Any, x: Any, noise_var: float) -> np.ndarray:
+    """Predicted Delta per output of a Linear layer fed by multiplicative noise of variance ``noise_var``.
+
+    weight: (out_features, in_features) (``nn.Linear.weight`` or an array); x: (N, in_features), samples
+    of the input *before* the noise (the eval-mode input). Returns float64 (out_features,): the closed
+    form of the module docstring with Cov(x) and E[x^2] estimated from x (unbiased covariance).
+    """
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, np.float64)
+    xs = np.asarray(x.data if isinstance(x, Tensor) else x, np.float64)
+    if w.ndim != 2 or xs.ndim != 2 or xs.shape[1] != w.shape[1] or xs.shape[0] < 2:
+        raise ValueError(f"variance_shift_linear: expected weight (out, in) and x (N >= 2, in), got "
+                         f"{w.shape} and {xs.shape}")
+    if isinstance(noise_var, bool) or not isinstance(noise_var, (int, float, np.floating)) or noise_var < 0:
+        raise ValueError(f"variance_shift_linear: noise_var must be a number >= 0, got {noise_var!r}")
+    centered = xs - xs.mean(axis=0)
+    signal = ((centered @ w.T) ** 2).sum(axis=0) / (len(xs) - 1)  # w' Cov(x) w, per output
+    noise = noise_var * (w * w) @ (xs * xs).mean(axis=0)
+    return signal / (signal + noise)
 
 
 @dataclass

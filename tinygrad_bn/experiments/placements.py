@@ -75,6 +75,7 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
         history.append(stats)
         log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
     shift_batches = _batches(data.x_train[:shift_samples], 1000)
+    predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples], p, beta)
     before = diagnostics.variance_shift(model, shift_batches)
     test_before = evaluate(model, data.x_test, data.y_test)
     train_batches = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=False)
@@ -91,17 +92,29 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     return {"placement": placement, "history": history, "shift_before": before, "shift_refreshed": refreshed,
             "shift_after": after, "acc_before": acc_before, "acc_refreshed": acc_refreshed, "acc_after": acc_after,
             "loss_before": test_before["loss"], "loss_refreshed": test_refreshed["loss"],
-            "loss_after": test_after["loss"]}
+            "loss_after": test_after["loss"], "predicted_bn1": predicted}
+
+
+def _predicted_first_shift(model: nn.Sequential, placement: str, x: Any, p: float, beta: float) -> float | None:
+    """Mean over BN1's channels of :func:`~tinygrad_bn.diagnostics.variance_shift_linear` when the noise
+    sits right before the first Linear (exact up to sampling: the network input has no other noise)."""
+    kind = {"dropout-before-bn": ("dropout", p), "uout-before-bn": ("uout", beta)}.get(placement)
+    if kind is None:
+        return None
+    noise_var = diagnostics.noise_variance(*kind)
+    return float(diagnostics.variance_shift_linear(model[1].weight, x, noise_var).mean())
 
 
 def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per placement and BN layer (BN1, BN2, ... in model order; ``module``: its name in the
-    Sequential): mean and worst Delta as trained, mean Delta after refreshing the statistics with dropout
-    on, mean and worst Delta after ``recalibrate_bn``."""
+    Sequential): for BN1 behind noise, the Delta predicted from the first Linear's weights and the data;
+    mean and worst Delta as trained, mean Delta after refreshing the statistics with dropout on (what the
+    prediction describes), mean and worst Delta after ``recalibrate_bn``."""
     rows = []
     for r in results:
         for i, (b, f, a) in enumerate(zip(r["shift_before"], r["shift_refreshed"], r["shift_after"])):
             rows.append({"placement": r["placement"], "bn": f"BN{i + 1}", "module": b.name,
+                         "predicted": r.get("predicted_bn1") if i == 0 else None,
                          "shift_before": b.mean_shift, "worst_before": b.worst_shift,
                          "shift_refreshed": f.mean_shift, "shift_after": a.mean_shift, "worst_after": a.worst_shift})
     return rows
