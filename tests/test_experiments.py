@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 from shift_se import delta_standard_error
 
-pytest.importorskip("tinygrad_bn.train", reason="TEMPORARY until train.py is merged from main")
-
-from tinygrad_bn import nn  # noqa: E402
-from tinygrad_bn.cli import main  # noqa: E402
-from tinygrad_bn.experiments import bn_vs_plain, placements, synthetic  # noqa: E402
-from tinygrad_bn.experiments.common import Splits, load_splits  # noqa: E402
+from tinygrad_bn import nn
+from tinygrad_bn.cli import main
+from tinygrad_bn.experiments import bn_vs_plain, placements, synthetic
+from tinygrad_bn.experiments.common import Splits, load_splits
 
 # the tiny IDX files written below have MD5 sums the loader does not know: it warns and loads them
 pytestmark = pytest.mark.filterwarnings("ignore:.*is not a known sum:UserWarning")

@@ -1,0 +1,84 @@
+"""``tinygrad-bn graph``: draw one training step of the default MLP (forward, cross-entropy, backward).
+
+The model is ``tinygrad_bn.models.mlp()`` (784-512-BN-ReLU-Dropout-512-BN-ReLU-Dropout-10) in training
+mode, on a random batch (float32 inputs (N, 784), integer targets (N,)) fixed by ``--seed``. Ops are
+grouped per layer (traced with :func:`tinygrad_bn.viz.trace_modules`). Without Graphviz's ``dot``
+program the DOT text is written instead (next to ``--out``, suffix ``.dot``) and the command says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import graphviz
+
+FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("mlp.svg"), help="output file (default: mlp.svg)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="svg, png, pdf or dot (default: the suffix of --out, else svg)")
+    parser.add_argument("--show-grad", action="store_true", help="gradient norm and min/mean/max on every tensor")
+    parser.add_argument("--show-saved", action="store_true", help="shapes and dtypes each op saved for backward")
+    parser.add_argument("--max-depth", type=int, default=None, help="draw only the last N ops before the loss")
+    parser.add_argument("--batch-size", type=int, default=32, help="rows of the random batch (default: 32)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, data and dropout masks")
+    parser.add_argument("--compact", action="store_true", help="fold intermediate tensors into their op nodes")
+    parser.add_argument("--no-legend", action="store_true", help="leave the colour legend out")
+
+
+def draw_mlp_step(batch_size: int = 32, seed: int = 0, **draw_options: Any) -> graphviz.Digraph:
+    """``viz.draw`` of one training step of ``models.mlp()``: forward on a random batch (``batch_size``
+    rows of 784 float32 values, integer targets in [0, 10)), cross-entropy, backward. ``seed`` fixes the
+    weights, the batch and the dropout masks. ``draw_options`` go to :func:`tinygrad_bn.viz.draw`; with
+    ``show_grad=True`` the intermediate gradients are retained (:func:`tinygrad_bn.viz.retain_grads`).
+    """
+    import numpy as np
+
+    import tinygrad_bn as tg
+    from tinygrad_bn import models, viz
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"graph: the batch size must be an int >= 2 (BatchNorm needs 2 rows), got {batch_size!r}")
+    tg.manual_seed(seed)
+    model = models.mlp()
+    model.train()
+    rng = np.random.default_rng(seed)
+    x = tg.Tensor(rng.standard_normal((batch_size, 784)).astype(np.float32))
+    y = rng.integers(0, 10, batch_size)
+    with viz.trace_modules(model) as trace:
+        loss = tg.F.cross_entropy(model(x), y)
+    if draw_options.get("show_grad"):
+        viz.retain_grads(loss)
+    loss.backward()
+    return viz.draw(loss, model=model, modules=trace, **draw_options)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinygrad_bn import viz
+
+    fmt = args.format or (args.out.suffix.lstrip(".").lower() if args.out.suffix.lstrip(".") in FORMATS else "svg")
+    out = args.out if args.out.suffix.lstrip(".").lower() == fmt else args.out.with_suffix(f".{fmt}")
+    try:
+        dot = draw_mlp_step(args.batch_size, args.seed, show_grad=args.show_grad, show_saved=args.show_saved,
+                            max_depth=args.max_depth, compact=args.compact, legend=not args.no_legend)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        viz.render(dot, out, format=fmt)
+    except viz.GraphvizNotFoundError:
+        fallback = out.with_suffix(".dot")
+        viz.render(dot, fallback, format="dot")
+        print(f"Graphviz's 'dot' program is not installed, so no {fmt.upper()} was drawn; wrote the DOT source to "
+              f"{fallback} instead. Install Graphviz (apt install graphviz / brew install graphviz / conda install "
+              f"-c conda-forge graphviz) and run: dot -T{fmt} {fallback} -o {out}")
+        return 0
+    print(f"wrote {out}")
+    return 0
