@@ -66,7 +66,8 @@ def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> N
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments import bn_vs_plain
-    from ..experiments.common import machine, out_dir, printer
+    from ..experiments.common import out_dir, printer
+    from .mnist import machine
 
     data = load_data(args, "bn-vs-plain")
     if data is None:

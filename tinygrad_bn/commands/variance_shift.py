@@ -109,7 +109,8 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
 
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
-    from ..experiments.common import machine, out_dir, printer
+    from ..experiments.common import out_dir, printer
+    from .mnist import machine
 
     data = None
     if not args.synthetic_only:  # fail fast on missing data

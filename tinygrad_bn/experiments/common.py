@@ -10,12 +10,10 @@ that hold only MNIST's test split; the accuracies are then not comparable with p
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -73,10 +71,3 @@ def printer(enabled: bool) -> Callable[[str], None]:
     if not enabled:
         return lambda msg: None
     return lambda msg: print(msg, file=sys.stderr, flush=True)
-
-
-def machine() -> dict[str, Any]:
-    """Where a run happened (for the JSON summary and the docs)."""
-    return {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
