@@ -78,7 +78,9 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples], p, beta)
     before = diagnostics.variance_shift(model, shift_batches)
     test_before = evaluate(model, data.x_test, data.y_test)
-    train_batches = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=False)
+    # shuffled: running_var averages within-batch variances, which match the pooled variance only when
+    # batches are i.i.d. draws (a file sorted by writer or class would bias Delta upwards)
+    train_batches = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed + 1)
     recalibrate_bn(model, train_batches, keep_dropout=True)  # fresh statistics, dropout noise included
     refreshed = diagnostics.variance_shift(model, shift_batches)
     test_refreshed = evaluate(model, data.x_test, data.y_test)
