@@ -231,7 +231,7 @@ def bar_plot(
     if plt is None:
         return None
     path = _prepare(path)
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(groups) + 2), 4.0), dpi=100)
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.4, 0.9 * len(groups) + 2)), 4.0), dpi=100)
     try:
         width = 0.8 / len(series)
         x = np.arange(len(groups))
@@ -239,14 +239,14 @@ def bar_plot(
             ax.bar(x + (i - (len(series) - 1) / 2) * width, [float(y) for y in ys], width, label=label)
         if hline is not None:
             ax.axhline(hline, color="k", linestyle="--", linewidth=0.8)
-        ax.set_xticks(x, groups, fontsize="small")
+        ax.set_xticks(x, groups, fontsize="x-small" if len(groups) > 6 else "small")
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(series), frameon=False)
         fig.tight_layout()
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
