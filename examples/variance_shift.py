@@ -57,6 +57,6 @@ print("before recalibrate_bn: test", evaluate(model, x_test, test_labels))
 print(variance_shift(model, probe))                                 # mean_shift < 1: BN over-estimates
 
 # 3. The remedy: re-estimate BN's statistics with dropout off, one pass over the training data.
-recalibrate_bn(model, DataLoader(x_train, train_labels, batch_size=128))
+recalibrate_bn(model, DataLoader(x_train, train_labels, batch_size=128, shuffle=True, seed=1))  # i.i.d. batches
 print("after recalibrate_bn: test", evaluate(model, x_test, test_labels))
 print(variance_shift(model, probe))                                 # mean_shift ~ 1
