@@ -57,11 +57,13 @@ def calibrate(fn: Callable[[], object], target: float = 0.05) -> int:
 
 
 def interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 15, target: float = 0.05,
-                warmup: int = 1) -> dict[str, list[float]]:
+                warmup: int = 1, timer: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each candidate, one value per round; candidates alternate within each round.
 
     Each candidate is calibrated once to take about ``target`` seconds per measurement; ``warmup``
-    untimed rounds run first. The order of candidates rotates from round to round.
+    untimed rounds run first. The order of candidates rotates from round to round. ``timer``:
+    wall-clock by default; ``time.process_time`` counts only this process's CPU time, which is steadier
+    on a busy machine when BLAS runs one thread (with more threads it also counts their spinning).
     """
     if not candidates or rounds < 1:
         raise ValueError(f"interleaved: need at least one candidate and one round, got {len(candidates)} and {rounds}")
@@ -72,11 +74,11 @@ def interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 15, t
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             fn, number = candidates[name], numbers[name]
-            start = time.perf_counter()
+            start = timer()
             for _ in range(number):
                 fn()
             if r >= 0:
-                times[name].append((time.perf_counter() - start) / number)
+                times[name].append((timer() - start) / number)
     return times
 
 

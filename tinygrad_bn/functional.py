@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ops import dropout as _dropout
+from .ops.linear import Linear as _Linear
 from .ops.loss import cross_entropy, mse_loss
 from .ops.normalization import batch_norm, group_norm, layer_norm
 from .tensor import Tensor, as_tensor
@@ -43,13 +44,21 @@ def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x (..., in) @ weight (out, in)^T + bias (out,) -> (..., out), as ``torch.nn.functional.linear``."""
+    """x (..., in) @ weight (out, in)^T + bias (out,) -> (..., out), as ``torch.nn.functional.linear``.
+
+    One fused primitive (``ops/linear.py``): one graph node, and dweight comes out in weight's layout.
+    """
     x, weight = as_tensor(x), as_tensor(weight)
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: expected input (..., {weight.shape[-1] if weight.ndim else '?'}) and weight "
                          f"(out_features, in_features), got input {x.shape} and weight {weight.shape}")
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    if bias is None:
+        return _Linear.apply(x, weight)
+    bias = as_tensor(bias)
+    if bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: expected bias of shape ({weight.shape[0]},) for weight {weight.shape}, "
+                         f"got shape {bias.shape}")
+    return _Linear.apply(x, weight, bias)
 
 
 # ---- dropout family (primitives and the shared checks in ops/dropout.py; see docs/dropout.md) ------

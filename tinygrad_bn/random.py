@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-_default_generator = np.random.default_rng()
+# Created on first use, not at import: seeding from OS entropy costs a few milliseconds of import time.
+_default_generator: np.random.Generator | None = None
 _tape: NoiseTape | None = None
 
 
@@ -33,14 +34,17 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def default_generator() -> np.random.Generator:
-    """The generator random ops use when none is passed."""
+    """The generator random ops use when none is passed (seeded from OS entropy unless ``manual_seed`` ran)."""
+    global _default_generator
+    if _default_generator is None:
+        _default_generator = np.random.default_rng()
     return _default_generator
 
 
 def get_generator(generator: np.random.Generator | None, op: str) -> np.random.Generator:
     """``generator`` if given (checked to be a numpy Generator), else the default generator."""
     if generator is None:
-        return _default_generator
+        return _default_generator if _default_generator is not None else default_generator()
     if not isinstance(generator, np.random.Generator):
         raise TypeError(f"{op}: generator must be a numpy.random.Generator, got {type(generator).__name__}")
     return generator

@@ -5,7 +5,7 @@ the arithmetic, and its derivative, lives there.
 
 Dtypes: Python floats and lists of floats become float32 (PyTorch's default); numpy arrays keep
 their dtype (float64 stays float64, which is what gradcheck needs); integers stay integers and can
-never require grad. A Python number combined with a tensor takes the tensor's dtype (no silent
+never require grad. A Python number (or numpy scalar) combined with a tensor takes the tensor's dtype (no silent
 float32 -> float64 promotion). The wrapped numpy array is shared, not copied.
 """
 
@@ -134,18 +134,25 @@ class Tensor:
 
     # ---- arithmetic ---------------------------------------------------------------------------
     def _other(self, other: Any) -> Tensor:
-        """A Python number takes this tensor's dtype; arrays and tensors keep theirs."""
+        """A Python number or numpy scalar takes this tensor's dtype; arrays and tensors keep theirs.
+
+        numpy scalars count as numbers, as in PyTorch: under numpy 2's promotion rules a float32 array
+        times ``np.float64(2.0)`` (what ``np.sum`` or ``np.sqrt`` of float64 data return) would
+        otherwise silently become float64.
+        """
         if isinstance(other, Tensor):
             return other
+        if isinstance(other, np.generic) and other.dtype.kind in "fiub":
+            other = other.item()
         if isinstance(other, (int, float, bool)):
             return Tensor._make(np.asarray(other, dtype=np.result_type(self.data.dtype, other)), False, None)
         return Tensor(other)
 
-    def __add__(self, o: Any) -> Tensor: return ew.Add.apply(self, self._other(o))
+    def __add__(self, o: Any) -> Tensor: return ew.Add.apply(self, o if type(o) is Tensor else self._other(o))
     def __radd__(self, o: Any) -> Tensor: return ew.Add.apply(self._other(o), self)
     def __sub__(self, o: Any) -> Tensor: return ew.Sub.apply(self, self._other(o))
     def __rsub__(self, o: Any) -> Tensor: return ew.Sub.apply(self._other(o), self)
-    def __mul__(self, o: Any) -> Tensor: return ew.Mul.apply(self, self._other(o))
+    def __mul__(self, o: Any) -> Tensor: return ew.Mul.apply(self, o if type(o) is Tensor else self._other(o))
     def __rmul__(self, o: Any) -> Tensor: return ew.Mul.apply(self._other(o), self)
     def __truediv__(self, o: Any) -> Tensor: return ew.Div.apply(self, self._other(o))
     def __rtruediv__(self, o: Any) -> Tensor: return ew.Div.apply(self._other(o), self)

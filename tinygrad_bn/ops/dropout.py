@@ -57,7 +57,14 @@ def bernoulli_mask(what: str, shape: tuple[int, ...], dtype: np.dtype, p: float,
     dtype); u >= p keeps, so P(keep) = 1 - p. bool * scalar multiplies straight into ``dtype``.
     """
     s = dtype.type(scale)
-    return draw(generator, f"{what} {shape}", lambda g: (g.random(shape, dtype=np.float32) >= p) * s)
+
+    def sample(g: np.random.Generator) -> np.ndarray:
+        u = g.random(shape, dtype=np.float32)
+        if dtype != np.float32:
+            return (u >= p) * s
+        return np.multiply(u >= p, s, out=u)  # the mask takes the place of the uniforms
+
+    return draw(generator, f"{what} {shape}", sample)
 
 
 class _NoiseOp(Function):
@@ -75,7 +82,11 @@ class _NoiseOp(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        return (g * ctx.saved_tensors[0],)
+        m = ctx.saved_tensors[0]
+        if ctx.may_overwrite_grad_output and g.shape == np.broadcast_shapes(g.shape, m.shape):
+            g *= m  # the engine owns g and hands it on: no new array
+            return (g,)
+        return (g * m,)
 
 
 class Dropout(_NoiseOp):

@@ -45,14 +45,27 @@ Grads = tuple[np.ndarray | None, ...]
 
 
 @functools.lru_cache(maxsize=256)
-def _einsum_spec(ndim: int, axes: tuple[int, ...]) -> str:
-    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
-    return f"{letters},{letters}->" + "".join(c for i, c in enumerate(letters) if i not in axes)
+def _pair_plan(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """The einsum spec of sum(a * b) over ``axes`` for arrays of ``shape``, and the keepdims result shape."""
+    letters = "abcdefghijklmnopqrstuvwxyz"[:len(shape)]
+    spec = f"{letters},{letters}->" + "".join(c for i, c in enumerate(letters) if i not in axes)
+    return spec, keepdims_shape(shape, axes)
 
 
 def _pair_sum(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """sum(a * b) over ``axes``, reduced axes kept as length 1, without a full-size temporary (einsum)."""
-    return np.einsum(_einsum_spec(a.ndim, axes), a, b).reshape(keepdims_shape(a.shape, axes))
+    spec, shape = _pair_plan(a.shape, axes)
+    return np.einsum(spec, a, b).reshape(shape)
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(shape: tuple[int, ...], axes: tuple[int, ...], param_axes: tuple[int, ...]) -> tuple:
+    """For x seen with ``shape``: (statistics shape, parameter shape, values per group m, axes to reduce for
+    dweight and dbias, whether no parameter axis is a statistics axis). Cached: the same few layouts recur
+    on every training step, and working them out costs more Python than the small arrays' arithmetic."""
+    return (keepdims_shape(shape, axes), tuple(n if i in param_axes else 1 for i, n in enumerate(shape)),
+            math.prod(shape[a] for a in axes), tuple(i for i in range(len(shape)) if i not in param_axes),
+            not set(param_axes) & set(axes))
 
 
 class Normalize(Function):
@@ -73,13 +86,12 @@ class Normalize(Function):
                 training: bool = True, momentum: float | None = None) -> np.ndarray:
         given = dict(zip(inputs[1:], rest))
         xv = x if view is None else x.reshape(view)
-        stats_shape = keepdims_shape(xv.shape, axes)
-        param_shape = tuple(n if i in param_axes else 1 for i, n in enumerate(xv.shape))
-        w, b = (given[k].reshape(param_shape).astype(x.dtype, copy=False) if k in given else None
-                for k in ("weight", "bias"))
-        ctx.m, ctx.x_shape, ctx.weight = math.prod(xv.shape[a] for a in axes), x.shape, w
+        stats_shape, param_shape, m, _, disjoint = _layout(xv.shape, axes, param_axes)
+        w = given["weight"].reshape(param_shape).astype(x.dtype, copy=False) if "weight" in given else None
+        b = given["bias"].reshape(param_shape).astype(x.dtype, copy=False) if "bias" in given else None
+        ctx.m, ctx.x_shape, ctx.weight = m, x.shape, w
         ctx.param_shapes = {k: given[k].shape for k in ("weight", "bias") if k in given}
-        ctx.pulled = w is None or not set(param_axes) & set(axes)  # weight constant inside each group?
+        ctx.pulled = w is None or disjoint  # weight constant inside each group?
         if not training:  # constant statistics: y = x * scale + shift, two passes over x
             ctx.center = given["running_mean"].reshape(stats_shape).astype(x.dtype, copy=True)
             rstd = 1 / np.sqrt(given["running_var"].reshape(stats_shape).astype(x.dtype) + eps)
@@ -112,7 +124,7 @@ class Normalize(Function):
         attrs = ctx.attrs
         axes, param_axes, training = attrs["axes"], attrs["param_axes"], attrs.get("training", True)
         g = g if attrs.get("view") is None else g.reshape(attrs["view"])
-        reduce_axes = tuple(i for i in range(g.ndim) if i not in param_axes)  # for dweight, dbias
+        reduce_axes = _layout(g.shape, axes, param_axes)[3]              # for dweight, dbias
         need = dict(zip(attrs["inputs"], ctx.needs_input_grad))
         w, m = ctx.weight, ctx.m
         xc, rstd = ctx.saved_tensors                                    # x - mean (training) or x (eval)
@@ -151,6 +163,8 @@ _RANK_SHAPES = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H,
 
 def check_eps(eps: Any, name: str) -> float:
     """``eps`` as a float; TypeError/ValueError naming ``name`` unless it is a real number >= 0."""
+    if type(eps) is float and eps >= 0:  # the common case first: isinstance on numbers.Real is slow
+        return eps
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
         raise (ValueError if isinstance(eps, numbers.Real) else TypeError)(
             f"{name}: eps must be a number >= 0, got {eps!r}")
@@ -161,6 +175,8 @@ def check_momentum(momentum: Any, name: str, allow_none: bool = False) -> float 
     """``momentum`` as a float in [0, 1] (or None when ``allow_none``: cumulative average)."""
     if momentum is None and allow_none:
         return None
+    if type(momentum) is float and 0 <= momentum <= 1:  # the common case first
+        return momentum
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
         hint = " (None, the cumulative average, is for the BatchNorm layers)" if momentum is None else ""
         raise (ValueError if isinstance(momentum, numbers.Real) else TypeError)(
