@@ -60,3 +60,16 @@ def test_plots_without_matplotlib(tmp_path, monkeypatch):
     assert reporting.bar_plot(tmp_path / "b.png", ["g"], {"s": [1]}, "x", "y", "t") is None
     assert not (tmp_path / "l.png").exists()
     assert "matplotlib" in reporting.plot_note(None)
+
+
+def test_line_plots_panels_and_format_strings(tmp_path):
+    panels = [{"series": {"a": ([0, 1], [1, 2], "--C0"), "_hidden": ([0, 1], [1, 3], "oC0")},
+               "xlabel": "x", "ylabel": "y", "title": "one", "ylim": (0, 4)},
+              {"series": {"b": ([0, 1, 2], [3, 2, 1])}, "xlabel": "x", "ylabel": "y", "title": "two"}]
+    with pytest.raises(ValueError, match="panel 1 lacks"):
+        reporting.line_plots(tmp_path / "p.png", [panels[0], {"series": {}}])
+    with pytest.raises(ValueError, match="line_plots: need at least one panel"):
+        reporting.line_plots(tmp_path / "p.png", [])
+    pytest.importorskip("matplotlib")
+    p = reporting.line_plots(tmp_path / "p.png", panels, title="both")
+    assert p.read_bytes()[:4] == b"\x89PNG"

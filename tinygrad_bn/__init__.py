@@ -4,7 +4,7 @@ The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, 
 ``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
 """
 
-from . import autograd, functional, nn, optim, random, registry, viz
+from . import autograd, diagnostics, functional, nn, optim, random, registry, reporting, viz
 from . import functional as F
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
@@ -28,3 +28,4 @@ __all__ += ["models", "mlp"]
 __all__ += ["optim"]
 __all__ += ["serialization", "save", "load"]
 __all__ += ["viz"]
+__all__ += ["diagnostics", "reporting"]

@@ -126,9 +126,37 @@ def plot_note(path: Path | None, what: str = "plot") -> str:
     return f"wrote {path}"
 
 
+Series = Mapping[str, Sequence[Any]]
+
+
+def _check_series(fn: str, series: Any) -> None:
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError(f"{fn}: series must be a non-empty dict label -> (xs, ys) or (xs, ys, fmt)")
+    for label, xy in series.items():
+        if len(xy) not in (2, 3) or len(xy[0]) != len(xy[1]):
+            raise ValueError(f"{fn}: series {label!r} must be (xs, ys) or (xs, ys, fmt) with xs, ys of equal length")
+
+
+def _draw_lines(ax: Any, series: Series, xlabel: str, ylabel: str, title: str, logy: bool,
+                ylim: tuple[float, float] | None) -> None:
+    for label, xy in series.items():
+        xs, ys = list(xy[0]), list(xy[1])
+        if len(xy) == 3:
+            ax.plot(xs, ys, xy[2], label=label, markersize=4)
+        else:
+            ax.plot(xs, ys, label=label, marker="o" if len(xs) <= 12 else None, markersize=3)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small")
+
+
 def line_plot(
     path: str | Path,
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    series: Series,
     xlabel: str,
     ylabel: str,
     title: str,
@@ -136,27 +164,43 @@ def line_plot(
     logy: bool = False,
     ylim: tuple[float, float] | None = None,
 ) -> Path | None:
-    """One line per entry of ``series`` (label -> (xs, ys)) in a PNG at ``path``; None without matplotlib."""
-    if not isinstance(series, Mapping) or not series:
-        raise ValueError("line_plot: series must be a non-empty dict label -> (xs, ys)")
-    for label, xy in series.items():
-        if len(xy) != 2 or len(xy[0]) != len(xy[1]):
-            raise ValueError(f"line_plot: series {label!r} must be (xs, ys) of equal length")
+    """One line per entry of ``series`` (label -> (xs, ys), or (xs, ys, fmt) with a matplotlib format
+    string such as ``"o"`` or ``"--"``) in a PNG at ``path``; None without matplotlib."""
+    _check_series("line_plot", series)
     plt = _pyplot()
     if plt is None:
         return None
     path = _prepare(path)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     try:
-        for label, (xs, ys) in series.items():
-            ax.plot(list(xs), list(ys), label=label, marker="o" if len(xs) <= 12 else None, markersize=3)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-        if logy:
-            ax.set_yscale("log")
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        _draw_lines(ax, series, xlabel, ylabel, title, logy, ylim)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def line_plots(path: str | Path, panels: Sequence[Mapping[str, Any]], title: str = "") -> Path | None:
+    """Several :func:`line_plot` panels side by side in one PNG. Each panel is a dict with keys
+    ``series``, ``xlabel``, ``ylabel``, ``title`` and optionally ``logy``, ``ylim``. None without matplotlib."""
+    if not panels:
+        raise ValueError("line_plots: need at least one panel")
+    for i, p in enumerate(panels):
+        missing = {"series", "xlabel", "ylabel", "title"} - set(p)
+        if missing:
+            raise ValueError(f"line_plots: panel {i} lacks {sorted(missing)}")
+        _check_series(f"line_plots (panel {i})", p["series"])
+    plt = _pyplot()
+    if plt is None:
+        return None
+    path = _prepare(path)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), dpi=100, squeeze=False)
+    try:
+        for ax, p in zip(axes[0], panels):
+            _draw_lines(ax, p["series"], p["xlabel"], p["ylabel"], p["title"], p.get("logy", False), p.get("ylim"))
+        if title:
+            fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(path)
     finally:
@@ -187,7 +231,7 @@ def bar_plot(
     if plt is None:
         return None
     path = _prepare(path)
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(groups) + 2), 4.0), dpi=100)
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.4, 0.9 * len(groups) + 2)), 4.0), dpi=100)
     try:
         width = 0.8 / len(series)
         x = np.arange(len(groups))
@@ -195,14 +239,14 @@ def bar_plot(
             ax.bar(x + (i - (len(series) - 1) / 2) * width, [float(y) for y in ys], width, label=label)
         if hline is not None:
             ax.axhline(hline, color="k", linestyle="--", linewidth=0.8)
-        ax.set_xticks(x, groups, fontsize="small")
+        ax.set_xticks(x, groups, fontsize="x-small" if len(groups) > 6 else "small")
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(series), frameon=False)
         fig.tight_layout()
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -1,6 +1,6 @@
 """Layers and models, PyTorch's ``torch.nn`` style."""
 
-from . import init
+from . import init, utils
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, GaussianDropout, Uout
 from .layers import Flatten, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import Module, Parameter
@@ -10,3 +10,4 @@ __all__ = ["Module", "Parameter"]
 __all__ += ["Dropout", "Dropout1d", "Dropout2d", "GaussianDropout", "Uout", "AlphaDropout"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 __all__ += ["init", "Linear", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh", "Identity"]
+__all__ += ["utils"]
