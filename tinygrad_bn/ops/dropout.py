@@ -44,6 +44,9 @@ Grads = tuple[np.ndarray | None, ...]
 ALPHA = 1.7580993408473766
 
 
+_FLOAT32 = np.dtype(np.float32)  # numpy's dtype objects are singletons: ``is`` compares them cheaply
+
+
 def _draw_dtype(dtype: np.dtype) -> type:
     """numpy generators draw float32 or float64; float16 inputs get float32 noise cast down."""
     return np.float64 if dtype == np.float64 else np.float32
@@ -60,11 +63,11 @@ def bernoulli_mask(what: str, shape: tuple[int, ...], dtype: np.dtype, p: float,
 
     def sample(g: np.random.Generator) -> np.ndarray:
         u = g.random(shape, dtype=np.float32)
-        if dtype != np.float32:
+        if dtype is not _FLOAT32:
             return (u >= p) * s
         return np.multiply(u >= p, s, out=u)  # the mask takes the place of the uniforms
 
-    return draw(generator, f"{what} {shape}", sample)
+    return draw(generator, what, sample, shape=shape)
 
 
 class _NoiseOp(Function):
@@ -141,7 +144,7 @@ class GaussianDropout(_NoiseOp):
             m += 1
             return m.astype(dtype, copy=False)
 
-        return draw(generator, f"gaussian dropout noise {shape}", sample)
+        return draw(generator, "gaussian dropout noise", sample, shape=shape)
 
 
 class Uout(_NoiseOp):
@@ -160,7 +163,7 @@ class Uout(_NoiseOp):
             m += 1 - beta
             return m.astype(dtype, copy=False)
 
-        return draw(generator, f"uout noise {shape}", sample)
+        return draw(generator, "uout noise", sample, shape=shape)
 
 
 class AlphaDropout(_NoiseOp):
@@ -206,6 +209,8 @@ _MEANING = {"p": "the probability of zeroing an element", "beta": "the half-widt
 
 def check_rate(name: str, value: Any, param: str = "p", *, allow_one: bool = True) -> float:
     """``value`` as a float in [0, 1] (or [0, 1) if not ``allow_one``); else TypeError/ValueError naming ``name``."""
+    if type(value) is float and 0.0 <= value < 1.0:  # the common case first (this runs on every call)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: {param} must be a number in [0, 1], got {type(value).__name__} {value!r}")
     value = float(value)
@@ -222,7 +227,7 @@ def check_input(name: str, x: Any, ranks: tuple[int, ...] | None = None, layout:
     from ..tensor import as_tensor
 
     x = as_tensor(x)
-    if x.dtype.kind != "f":
+    if x.data.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}; "
                         "convert first, e.g. tg.Tensor(x.data.astype(np.float32))")
     if ranks is not None and x.ndim not in ranks:
@@ -241,7 +246,7 @@ def apply_noise(op: type[_NoiseOp], name: str, x: Any, training: Any, generator:
     x = check_input(name, x, ranks, layout, hint)
     param = "beta" if op is Uout else "p"
     attrs[param] = check_rate(name, attrs[param], param, allow_one=op is not GaussianDropout)
-    if not isinstance(training, (bool, np.bool_)):
+    if training is not True and training is not False and not isinstance(training, np.bool_):
         raise TypeError(f"{name}: training must be a bool, got {type(training).__name__} {training!r}")
     get_generator(generator, name)  # type check now, not only when a mask is drawn
     if not training or attrs[param] == 0.0:

@@ -98,6 +98,7 @@ class CrossEntropy(Function):
 
 
 _REDUCTIONS = ("mean", "sum", "none")
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by itemsize
 
 
 def cross_entropy(logits: Tensor, targets: Tensor | np.ndarray, reduction: str = "mean") -> Tensor:
@@ -106,25 +107,28 @@ def cross_entropy(logits: Tensor, targets: Tensor | np.ndarray, reduction: str =
     Returns a scalar for ``reduction='mean'`` (PyTorch's default) or ``'sum'``, shape (N,) for ``'none'``.
     Stable for logits of any magnitude. Raises ValueError/TypeError naming what was received.
     """
-    from ..tensor import as_tensor
+    from ..tensor import Tensor, as_tensor
 
     logits = as_tensor(logits)
-    t = np.asarray(targets.data if hasattr(targets, "data") else targets)
+    x = logits.data  # the array's own attributes: Tensor.shape and .dtype are properties (slower)
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: expected logits of shape (N, C), got shape {logits.shape}")
-    if logits.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: expected floating-point logits, got dtype {logits.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits of shape (N, C), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: expected floating-point logits, got dtype {x.dtype}")
     if t.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: expected integer class targets, got dtype {t.dtype}")
-    if t.shape != logits.shape[:1]:
-        raise ValueError(f"cross_entropy: expected targets of shape ({logits.shape[0]},) for logits of shape "
-                         f"{logits.shape}, got shape {t.shape}")
-    if t.size and (t.min() < 0 or t.max() >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: targets must be class indices in [0, {logits.shape[1]}), "
+    if t.shape != x.shape[:1]:
+        raise ValueError(f"cross_entropy: expected targets of shape ({x.shape[0]},) for logits of shape "
+                         f"{x.shape}, got shape {t.shape}")
+    # One pass for the range check: seen as unsigned integers of the same size (a view, no copy), negative
+    # targets become huge (two's complement), so max() < C holds exactly when every target is in [0, C).
+    if t.size and t.view(_UNSIGNED[t.dtype.itemsize]).max() >= x.shape[1]:
+        raise ValueError(f"cross_entropy: targets must be class indices in [0, {x.shape[1]}), "
                          f"got values from {t.min()} to {t.max()}")
-    return CrossEntropy.apply(logits, as_tensor(t), reduction=reduction)
+    return CrossEntropy.apply(logits, Tensor._make(t, False, None), reduction=reduction)
 
 
 def mse_loss(input: Tensor, target: Tensor | np.ndarray, reduction: str = "mean") -> Tensor:
