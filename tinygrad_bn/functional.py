@@ -49,13 +49,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     One fused primitive (``ops/linear.py``): one graph node, and dweight comes out in weight's layout.
     """
     x, weight = as_tensor(x), as_tensor(weight)
-    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: expected input (..., {weight.shape[-1] if weight.ndim else '?'}) and weight "
-                         f"(out_features, in_features), got input {x.shape} and weight {weight.shape}")
+    xs, ws = x.data.shape, weight.data.shape  # the arrays' shapes: Tensor.shape is a property (slower)
+    if len(ws) != 2 or len(xs) < 1 or xs[-1] != ws[1]:
+        raise ValueError(f"linear: expected input (..., {ws[-1] if ws else '?'}) and weight "
+                         f"(out_features, in_features), got input {xs} and weight {ws}")
     if bias is None:
         return _Linear.apply(x, weight)
     bias = as_tensor(bias)
-    if bias.shape != weight.shape[:1]:
+    if bias.data.shape != ws[:1]:
         raise ValueError(f"linear: expected bias of shape ({weight.shape[0]},) for weight {weight.shape}, "
                          f"got shape {bias.shape}")
     return _Linear.apply(x, weight, bias)
