@@ -119,7 +119,10 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
         saved = node.saved_tensors
         if not retain_graph:
             node.release()
-        kept: dict[int, str] = {}  # arrays from this backward already kept: id -> "leaf" (a .grad) or "grads"
+        # An op that returns one array for two inputs (Add does) needs care below; the rest skip that bookkeeping.
+        n = len(in_grads)
+        shared = (in_grads[0] is in_grads[1] and in_grads[0] is not None) if n == 2 else n > 2 and _repeats(in_grads)
+        kept: dict[int, str] = {}  # if shared: arrays kept already by this call, id -> "leaf" (a .grad) or "grads"
         for parent, pg in zip(node.parents, in_grads):
             if pg is None or not parent.requires_grad:
                 continue
@@ -134,11 +137,13 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
             if leaf and wanted is None:
                 current = parent.grad
                 if current is not None:
-                    if (type(current) is np.ndarray and current.dtype is pg.dtype and current.shape == pg.shape
-                            and current.flags.writeable):
-                        current += pg
-                    else:
-                        parent.grad = current + pg
+                    if type(current) is np.ndarray and current.dtype is pg.dtype and current.shape == pg.shape:
+                        try:
+                            current += pg
+                            continue
+                        except ValueError:  # read-only (e.g. a broadcast view the user set): not in place
+                            pass
+                    parent.grad = current + pg
                     continue
             elif not leaf:
                 key = id(parent)
@@ -151,7 +156,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                         owned.add(id(total))
                     continue
             # pg is about to be kept: is it this pass's alone (no copy needed, may be added into later)?
-            first = kept.get(id(pg))  # kept already by this very call (an op returned it twice)
+            first = kept.get(id(pg)) if shared else None  # kept already by this very call (returned twice)
             if pg is not original:  # made just now by unbroadcast or astype
                 fresh = not np.may_share_memory(pg, original)
             elif first is not None:
@@ -171,16 +176,23 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
                 elif first == "grads":  # two entries share it now: neither may be added into in place
                     owned.discard(id(pg))
                 grads[key] = pg
-                kept[id(pg)] = "grads"
+                if shared:
+                    kept[id(pg)] = "grads"
                 if fresh:
                     owned.add(id(pg))
             elif wanted is None:
                 parent.grad = pg if fresh else pg.copy()
-                if fresh:
+                if fresh and shared:
                     kept[id(pg)] = "leaf"
             else:
                 deliver(parent, pg, fresh)
     return sink.result()
+
+
+def _repeats(arrays: tuple[np.ndarray | None, ...]) -> bool:
+    """Whether one array object occurs twice among ``arrays`` (Nones aside)."""
+    ids = [id(a) for a in arrays if a is not None]
+    return len(set(ids)) < len(ids)
 
 
 class _GradSink:
