@@ -167,8 +167,8 @@ class Function:
         ctx = Node(cls, inputs, attrs)
         try:
             n = len(inputs)
-            if n == 2:  # the common arities without a comprehension's frame
-                out = cls.forward(ctx, inputs[0].data, inputs[1].data, **attrs)
+            if n == 2 and not attrs:  # the common calls without a comprehension or a keyword dict to unpack
+                out = cls.forward(ctx, inputs[0].data, inputs[1].data)
             elif n == 1:
                 out = cls.forward(ctx, inputs[0].data, **attrs)
             else:

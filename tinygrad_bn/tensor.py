@@ -21,6 +21,7 @@ from .ops import loss, matmul, reduce
 from .ops import shape as shape_ops
 
 Axis = int | tuple[int, ...] | None
+_new = object.__new__  # bound once: Tensor._make runs for every op result
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -60,9 +61,14 @@ class Tensor:
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool, ctx: autograd.Node | None) -> Tensor:
-        """Fast path for op results: no conversion or checks."""
-        t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad, t.name = data, None, requires_grad, ctx, False, None
+        """Fast path for op results: no conversion or checks (one attribute per statement: no tuple built)."""
+        t = _new(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._retains_grad = False
+        t.name = None
         return t
 
     # ---- properties -------------------------------------------------------------------------
