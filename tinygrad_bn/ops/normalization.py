@@ -86,7 +86,7 @@ class Normalize(Function):
                 training: bool = True, momentum: float | None = None) -> np.ndarray:
         given = dict(zip(inputs[1:], rest))
         xv = x if view is None else x.reshape(view)
-        stats_shape, param_shape, m, _, disjoint = _layout(xv.shape, axes, param_axes)
+        stats_shape, param_shape, m, ctx.reduce_axes, disjoint = _layout(xv.shape, axes, param_axes)
         w = given["weight"].reshape(param_shape).astype(x.dtype, copy=False) if "weight" in given else None
         b = given["bias"].reshape(param_shape).astype(x.dtype, copy=False) if "bias" in given else None
         ctx.m, ctx.x_shape, ctx.weight = m, x.shape, w
@@ -122,9 +122,9 @@ class Normalize(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         attrs = ctx.attrs
-        axes, param_axes, training = attrs["axes"], attrs["param_axes"], attrs.get("training", True)
-        g = g if attrs.get("view") is None else g.reshape(attrs["view"])
-        reduce_axes = _layout(g.shape, axes, param_axes)[3]              # for dweight, dbias
+        axes, training, view = attrs["axes"], attrs.get("training", True), attrs.get("view")
+        g = g if view is None else g.reshape(view)
+        reduce_axes = ctx.reduce_axes                                   # for dweight, dbias
         need = dict(zip(attrs["inputs"], ctx.needs_input_grad))
         w, m = ctx.weight, ctx.m
         xc, rstd = ctx.saved_tensors                                    # x - mean (training) or x (eval)
@@ -154,7 +154,7 @@ class Normalize(Function):
         out = {"x": None if dx is None else dx.reshape(ctx.x_shape),
                "weight": sum_gx.reshape(ctx.param_shapes["weight"]) if need.get("weight") else None,
                "bias": sum_g.reshape(ctx.param_shapes["bias"]) if need.get("bias") else None}
-        return tuple(out.get(name) for name in attrs["inputs"])
+        return tuple(map(out.get, attrs["inputs"]))  # one per input, in order (None for running statistics)
 
 
 # ---- argument checks, in one place: the functional wrappers below and the nn layers both use them ----
