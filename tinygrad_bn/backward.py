@@ -120,9 +120,10 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
         saved = node.saved_tensors
         if not retain_graph:
             node.release()
-        # An op that returns one array for two inputs (Add does) needs care below; the rest skip that bookkeeping.
+        # An op may return one array for two inputs (Add does); that needs the bookkeeping in ``kept`` below. For
+        # two inputs we can tell at once; ops with more inputs (Linear, Normalize) simply always do it.
         n = len(in_grads)
-        shared = (in_grads[0] is in_grads[1] and in_grads[0] is not None) if n == 2 else n > 2 and _repeats(in_grads)
+        shared = n > 2 or (n == 2 and in_grads[0] is in_grads[1] and in_grads[0] is not None)
         kept: dict[int, str] = {}  # if shared: arrays kept already by this call, id -> "leaf" (a .grad) or "grads"
         for parent, pg in zip(node.parents, in_grads):
             if pg is None or not parent.requires_grad:
@@ -188,12 +189,6 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False,
             else:
                 deliver(parent, pg, fresh)
     return sink.result()
-
-
-def _repeats(arrays: tuple[np.ndarray | None, ...]) -> bool:
-    """Whether one array object occurs twice among ``arrays`` (Nones aside)."""
-    ids = [id(a) for a in arrays if a is not None]
-    return len(set(ids)) < len(ids)
 
 
 class _GradSink:

@@ -107,7 +107,7 @@ class Sequential(Module):
         return items[idx][1]
 
     def forward(self, x: Any) -> Any:
-        for m in self:
+        for m in self._modules.values():
             x = m(x)
         return x
 

@@ -248,7 +248,8 @@ def apply_noise(op: type[_NoiseOp], name: str, x: Any, training: Any, generator:
     attrs[param] = check_rate(name, attrs[param], param, allow_one=op is not GaussianDropout)
     if training is not True and training is not False and not isinstance(training, np.bool_):
         raise TypeError(f"{name}: training must be a bool, got {type(training).__name__} {training!r}")
-    get_generator(generator, name)  # type check now, not only when a mask is drawn
+    if generator is not None:
+        get_generator(generator, name)  # type check now, not only when a mask is drawn
     if not training or attrs[param] == 0.0:
         return x
     return op.apply(x, generator=generator, **attrs)
