@@ -86,7 +86,7 @@ class _NoiseOp(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         m = ctx.saved_tensors[0]
-        if ctx.may_overwrite_grad_output and g.shape == np.broadcast_shapes(g.shape, m.shape):
+        if ctx.may_overwrite_grad_output and (m.shape == g.shape or g.shape == np.broadcast_shapes(g.shape, m.shape)):
             g *= m  # the engine owns g and hands it on: no new array
             return (g,)
         return (g * m,)
