@@ -244,7 +244,9 @@ def bar_plot(
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(series), frameon=False)
+        tick_lines = max(g.count("\n") for g in groups) + 1  # the legend goes below the tick labels
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.06 * tick_lines),
+                  ncol=len(series), frameon=False)
         fig.tight_layout()
         fig.savefig(path, bbox_inches="tight")
     finally:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import functional as F
 from .autograd import no_grad
 from .nn import Module
+from .nn.utils import preserved_modes
 from .tensor import Tensor
 
 __all__ = ["train_epoch", "evaluate", "predict", "fit", "eval_mode", "current_lr", "peak_rss_mb"]
@@ -44,13 +45,9 @@ def peak_rss_mb() -> float:
 @contextlib.contextmanager
 def eval_mode(model: Module) -> Iterator[Module]:
     """``model.eval()`` inside the block; afterwards every sub-module's ``training`` flag is as before."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with preserved_modes(model):
+        model.eval()
         yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 def _check_model(fn: str, model: Any) -> None:

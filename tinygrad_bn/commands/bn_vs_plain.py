@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._experiment_args import add_data_arguments, load_data, number
+from .arguments import add_data_arguments, load_data, number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

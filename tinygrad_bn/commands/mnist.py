@@ -21,63 +21,34 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import add_data_arguments, number, widths
+
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adam": 0.0}
 
 
-def _number(kind: type, low: float, what: str, *, inclusive: bool = True, high: float | None = None) -> Callable:
-    """An argparse ``type=`` that parses ``kind`` and checks its range, with a message naming the range."""
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        ok = (value >= low if inclusive else value > low) and (high is None or value < high)
-        if not ok or (kind is float and not np.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
-def _widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        widths = (0,)
-    if any(w < 1 for w in widths):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive widths such as 512,512, got {text!r}")
-    return widths
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    positive_int = _number(int, 1, "a positive integer")
-    p.add_argument("--dataset", choices=tuple(DATASET_NAMES), default="mnist", help="data set (default: mnist)")
-    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                   help="folder holding mnist/ and fashion-mnist/ with the IDX files (default: $TINYGRAD_BN_DATA, "
-                        "then the download cache ~/.cache/tinygrad_bn)")
-    p.add_argument("--no-download", action="store_true", help="never download; fail if the files are not local")
-    p.add_argument("--holdout", type=positive_int, default=None, metavar="N",
-                   help="train on the TEST split minus its last N images and test on those N (for machines that "
-                        "only have the test split)")
+    positive_int = number(int, 1, "a positive integer")
+    add_data_arguments(p, default_dataset="mnist")
     p.add_argument("--epochs", type=positive_int, default=30, help="default: 30")
     p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default: sgd (with momentum)")
-    p.add_argument("--lr", type=_number(float, 0, "a positive number", inclusive=False), default=None,
+    p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=None,
                    help="learning rate (default: 0.1 for sgd, 0.001 for adam); decays to 0 on a cosine schedule")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="default: cosine")
-    p.add_argument("--momentum", type=_number(float, 0, "a number in [0, 1)", high=1), default=None,
+    p.add_argument("--momentum", type=number(float, 0, "a number in [0, 1)", high=1), default=None,
                    help="SGD momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=_number(float, 0, "a non-negative number"), default=None,
+    p.add_argument("--weight-decay", type=number(float, 0, "a non-negative number"), default=None,
                    help="L2 weight decay (default: 5e-4 for sgd, 0 for adam)")
-    p.add_argument("--hidden", type=_widths, default=(512, 512), metavar="W1,W2,...",
+    p.add_argument("--hidden", type=widths, default=(512, 512), metavar="W1,W2,...",
                    help="hidden layer widths (default: 512,512)")
-    p.add_argument("--dropout", type=_number(float, 0, "a probability in [0, 1)", high=1), default=0.2,
+    p.add_argument("--dropout", type=number(float, 0, "a probability in [0, 1)", high=1), default=0.2,
                    help="dropout probability after each hidden layer (default: 0.2; 0 disables)")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm layers")
-    p.add_argument("--shift", type=_number(int, 0, "a non-negative integer"), default=1, metavar="PIXELS",
+    p.add_argument("--shift", type=number(int, 0, "a non-negative integer"), default=1, metavar="PIXELS",
                    help="augment: shift each training image by up to PIXELS in x and y (default: 1; 0 disables)")
-    p.add_argument("--seed", type=_number(int, 0, "a non-negative integer"), default=0,
+    p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0,
                    help="seed for initialization, shuffling, dropout and augmentation (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR",
                    help="output folder for model.npz, metrics.json/.csv and curves.png (default: runs/mnist)")

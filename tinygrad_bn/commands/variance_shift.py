@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-from ._experiment_args import add_data_arguments, load_data, number, widths
+from .arguments import add_data_arguments, load_data, number, widths
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,11 @@ def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict
     return rows, md
 
 
+def _wrap(placement: str) -> str:
+    """'dropout-after-last-bn' -> "dropout\\nafter last\\nbn": tick labels that do not run into each other."""
+    return textwrap.fill(placement.replace("-", " "), 10)
+
+
 def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
     """mlp_variance_shift.png (mean Delta per placement and BN layer) and mlp_accuracy.png (test accuracy)."""
     from .. import reporting
@@ -75,12 +81,12 @@ def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: arg
     shifts = {label: [r[k] for r in shift] for label, (k, _) in stages.items()}
     accs = {label: [r[k] for r in acc] for label, (_, k) in stages.items()}
     lo, hi = min(min(v) for v in shifts.values()), max(max(v) for v in shifts.values())
-    png1 = reporting.bar_plot(out / "mlp_variance_shift.png", [f"{r['placement']}\n{r['bn']}" for r in shift],
+    png1 = reporting.bar_plot(out / "mlp_variance_shift.png", [f"{_wrap(r['placement'])}\n{r['bn']}" for r in shift],
                               shifts, "placement / BN layer", "mean Delta = Var_test / running_var",
                               f"Variance shift per BN layer ({args.dataset})", hline=1.0,
                               ylim=(max(0.0, lo - 0.1), max(1.0, hi) + 0.05))
     lo = min(min(v) for v in accs.values())
-    png2 = reporting.bar_plot(out / "mlp_accuracy.png", [r["placement"] for r in acc], accs, "placement",
+    png2 = reporting.bar_plot(out / "mlp_accuracy.png", [_wrap(r["placement"]) for r in acc], accs, "placement",
                               "test accuracy", f"Test accuracy ({args.dataset}, {args.epochs} epochs)",
                               ylim=(max(0.0, lo - 0.03), min(1.0, max(max(v) for v in accs.values()) + 0.02)))
     for png, name in ((png1, "mlp_variance_shift.png"), (png2, "mlp_accuracy.png")):

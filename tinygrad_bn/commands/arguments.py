@@ -1,4 +1,4 @@
-"""Shared by the experiment commands: checked argparse numbers, width lists, the data options and loading."""
+"""Shared by the subcommands: checked argparse numbers, width lists, the data options and their loading."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def add_data_arguments(p: argparse.ArgumentParser, default_dataset: str = "fashi
                         "then the download cache ~/.cache/tinygrad_bn)")
     p.add_argument("--holdout", type=number(int, 1, "a positive integer"), default=None, metavar="N",
                    help="train on the TEST split minus its last N images and test on those N (for machines that "
-                        "only have the test split, e.g. MNIST here)")
+                        "only have the test split)")
     p.add_argument("--no-download", action="store_true", help="never download; fail if the files are not local")
 
 
