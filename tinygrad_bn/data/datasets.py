@@ -183,7 +183,7 @@ def _not_found_message(spec: DatasetSpec, func: str, split: str, missing: list[s
     return (f"{func}: {spec.name} {split} split not found ({reason}).\n"
             f"Missing: {', '.join(missing)}\nLooked in:\n{looked}\n"
             f"To fix: download\n{urls}\ninto a folder DIR/{spec.folder}/ (gzipped or not), then pass "
-            f"--data-dir DIR (tinygrad-bn mnist), data_dir=DIR (Python) or set {ENV_VAR}=DIR; "
+            f"--data-dir DIR (the tinygrad-bn commands), data_dir=DIR (Python) or set {ENV_VAR}=DIR; "
             f"or run once with network access to fill the cache {cache_dir() / spec.folder}.")
 
 
