@@ -12,15 +12,12 @@ Report the median, and show the spread.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from tinygrad_bn.reporting import machine
 
 
 @dataclass(frozen=True)
@@ -90,44 +87,6 @@ def ratio_summary(times: dict[str, list[float]], slower: str, faster: str) -> Su
 def ms(times: list[float]) -> Summary:
     """Seconds per call as milliseconds, summarized."""
     return Summary.of([t * 1e3 for t in times])
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def _blas() -> str:
-    try:
-        deps = np.show_config(mode="dicts")["Build Dependencies"]  # numpy >= 1.25
-        blas = deps.get("blas", {})
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # older numpy: no machine-readable config
-        return "unknown"
-
-
-def machine() -> dict[str, str]:
-    """What the figures were measured on: CPU, cores, load, Python, numpy and its BLAS, thread settings."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = {
-        "cpu": _cpu_model(),
-        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "blas": _blas(),
-    }
-    if hasattr(os, "getloadavg"):
-        info["load average (1 min)"] = f"{os.getloadavg()[0]:.2f}"
-    threads = {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}
-    if threads:
-        info["threads"] = ", ".join(f"{k}={v}" for k, v in sorted(threads.items()))
-    return info
 
 
 def describe_machine() -> str:

@@ -4,6 +4,8 @@ Rows are a list of dicts (one dict per row, the same keys in every row). Plots n
 which is an optional dependency (``pip install tinygrad-bn[examples]``): it is imported lazily with
 the non-interactive Agg backend, and when it is missing ``line_plot``/``bar_plot`` return ``None``
 instead of a path, so the caller can print a one-line note (see :func:`plot_note`) and carry on.
+:func:`machine` describes what a run was measured on; the commands' JSON files and the benchmarks'
+tables both use it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import platform
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -252,3 +257,44 @@ def bar_plot(
     finally:
         plt.close(fig)
     return path
+
+
+# ---- what a run was measured on ----------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _blas() -> str:
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]  # numpy >= 1.25
+        blas = deps.get("blas", {})
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older numpy: no machine-readable config
+        return "unknown"
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on: CPU, cores, load, Python, numpy and its BLAS, thread settings."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = {
+        "cpu": _cpu_model(),
+        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "blas": _blas(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load average (1 min)"] = f"{os.getloadavg()[0]:.2f}"
+    threads = {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}
+    if threads:
+        info["threads"] = ", ".join(f"{k}={v}" for k, v in sorted(threads.items()))
+    return info

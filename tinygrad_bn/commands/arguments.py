@@ -60,10 +60,16 @@ def load_data(args: argparse.Namespace, command: str) -> Any:
     try:
         return load_splits(args.dataset, args.data_dir, holdout=args.holdout or 0, limit=args.limit,
                            download=not args.no_download)
-    except DatasetNotFoundError as e:
-        hint = ("\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the "
-                "last N." if args.holdout is None else "")
-        print(f"tinygrad-bn {command}: error: {e}{hint}", file=sys.stderr)
-    except ValueError as e:
-        print(f"tinygrad-bn {command}: error: {e}", file=sys.stderr)
+    except (DatasetNotFoundError, ValueError) as e:
+        report_data_error(e, args, command)
     return None
+
+
+def report_data_error(err: Exception, args: argparse.Namespace, command: str) -> None:
+    """Print ``tinygrad-bn COMMAND: error: ...`` to stderr; for missing data, add the --holdout hint."""
+    from ..data import DatasetNotFoundError
+
+    hint = ""
+    if isinstance(err, DatasetNotFoundError) and args.holdout is None:
+        hint = "\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the last N."
+    print(f"tinygrad-bn {command}: error: {err}{hint}", file=sys.stderr)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments import bn_vs_plain
     from ..experiments.common import out_dir, printer
-    from .mnist import machine
+    from ..reporting import machine
 
     data = load_data(args, "bn-vs-plain")
     if data is None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import add_data_arguments, number, widths
+from .arguments import add_data_arguments, number, report_data_error, widths
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
@@ -108,14 +106,6 @@ def describe_model(cfg: dict[str, Any]) -> str:
     return "-".join(parts + [str(cfg["num_classes"])])
 
 
-def machine() -> dict[str, Any]:
-    """What the timings depend on."""
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
-
-
 def train(args: argparse.Namespace, log: Callable[[str], None] = print,
           after_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"model", "history", "summary", "config", "test_images", "test_labels"}.
@@ -180,7 +170,7 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
     """
     import tinygrad_bn as tg
 
-    from ..reporting import plot_note, write_csv, write_json
+    from ..reporting import machine, plot_note, write_csv, write_json
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -231,14 +221,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train(args)
-    except DatasetNotFoundError as e:
-        hint = ("\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the "
-                "last N." if args.holdout is None else "")
-        print(f"tinygrad-bn mnist: error: {e}{hint}", file=sys.stderr)
-        return 1
-    except ValueError as e:
-        print(f"tinygrad-bn mnist: error: {e}", file=sys.stderr)
-        return 2
+    except (DatasetNotFoundError, ValueError) as e:  # missing data: exit 1; a bad option value: exit 2
+        report_data_error(e, args, "mnist")
+        return 1 if isinstance(e, DatasetNotFoundError) else 2
     for line in save_outputs(args, result):
         print(line)
     return 0

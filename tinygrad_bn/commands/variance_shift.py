@@ -123,7 +123,7 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments.common import out_dir, printer
-    from .mnist import machine
+    from ..reporting import machine
 
     data = None
     if not args.synthetic_only:  # fail fast on missing data
