@@ -8,19 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from . import nn
+from .checks import check_int
 
 __all__ = ["mlp"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-
-
-def _width(value: object, what: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"mlp: {what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 512), num_classes: int = 10, *,
@@ -32,11 +25,11 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (512, 512), num_classes:
     Linear(prev, num_classes) gives the logits. ``hidden=()`` is plain logistic regression.
     Parameters are float32 with PyTorch's default initialization (seed with ``tg.manual_seed``).
     """
-    in_features = _width(in_features, "in_features")
-    num_classes = _width(num_classes, "num_classes")
+    in_features = check_int(in_features, "mlp", "in_features")
+    num_classes = check_int(num_classes, "mlp", "num_classes")
     if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
         raise ValueError(f"mlp: hidden must be a sequence of positive integers, got {hidden!r}")
-    widths = [_width(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
+    widths = [check_int(h, "mlp", f"hidden[{i}]") for i, h in enumerate(hidden)]
     if not isinstance(batch_norm, bool):
         raise ValueError(f"mlp: batch_norm must be True or False, got {batch_norm!r}")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:

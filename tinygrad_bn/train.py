@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 
 from . import functional as F
 from .autograd import no_grad
+from .checks import check_int
 from .nn import Module
-from .nn.utils import preserved_modes
+from .nn.utils import check_model, preserved_modes
 from .tensor import Tensor
 
 __all__ = ["train_epoch", "evaluate", "predict", "fit", "eval_mode", "current_lr", "peak_rss_mb"]
@@ -50,11 +51,6 @@ def eval_mode(model: Module) -> Iterator[Module]:
         yield model
 
 
-def _check_model(fn: str, model: Any) -> None:
-    if not isinstance(model, Module):
-        raise TypeError(f"{fn}: model must be a tinygrad_bn.nn.Module, got {type(model).__name__}")
-
-
 def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Any, *,
                 scheduler: Any = None, progress: bool = False, desc: str = "train") -> dict[str, float]:
     """One pass over ``loader`` in training mode; returns the mean loss and accuracy over the samples seen.
@@ -65,7 +61,7 @@ def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], 
     schedules such as ``StepLR`` and ``CosineAnnealingLR``). ``progress=True`` shows a tqdm bar with
     the running loss and accuracy. The model is left in training mode.
     """
-    _check_model("train_epoch", model)
+    check_model("train_epoch", model)
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     total = len(loader) if hasattr(loader, "__len__") else None
@@ -97,13 +93,12 @@ def evaluate(model: Module, images: np.ndarray, labels: np.ndarray, batch_size: 
     ``no_grad``, in batches of ``batch_size``; afterwards every sub-module's ``training`` flag is
     restored to what it was.
     """
-    _check_model("evaluate", model)
+    check_model("evaluate", model)
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels) or len(labels) == 0 or labels.ndim != 1:
         raise ValueError(f"evaluate: expected images (N, ...) and labels (N,) with the same N > 0, got "
                          f"{images.shape} and {labels.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"evaluate: batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "evaluate", "batch_size")
     total_loss, correct = 0.0, 0
     with eval_mode(model), no_grad():
         for start in range(0, len(labels), batch_size):
@@ -116,7 +111,7 @@ def evaluate(model: Module, images: np.ndarray, labels: np.ndarray, batch_size: 
 
 def predict(model: Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Class predictions (N,) int64 of ``model`` in evaluation mode (restores the previous mode)."""
-    _check_model("predict", model)
+    check_model("predict", model)
     with eval_mode(model), no_grad():
         return np.concatenate([model(Tensor(images[s:s + batch_size])).data.argmax(axis=1)
                                for s in range(0, len(images), batch_size)])
@@ -131,8 +126,7 @@ def fit(model: Module, optimizer: Any, train_loader: Iterable[tuple[np.ndarray, 
     seconds (training + evaluation), peak_rss_mb (peak memory of the process so far: it should stop
     growing after the first epoch). ``on_epoch(row)`` is called after each epoch (to print or log it).
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    check_int(epochs, "fit", "epochs")
     history: list[dict[str, Any]] = []
     for epoch in range(1, epochs + 1):
         start, lr = time.perf_counter(), current_lr(optimizer)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_int
+
 __all__ = ["RandomShift"]
 
 
@@ -17,9 +19,7 @@ class RandomShift:
     """
 
     def __init__(self, max_shift: int = 1, seed: int | None = None):
-        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
-            raise ValueError(f"RandomShift: max_shift must be a non-negative integer, got {max_shift!r}")
-        self.max_shift = int(max_shift)
+        self.max_shift = check_int(max_shift, "RandomShift", "max_shift", minimum=0)
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ..checks import check_int
 from ..random import default_generator
 
 __all__ = ["DataLoader", "prepare", "MNIST_MEAN", "MNIST_STD", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD"]
@@ -53,8 +54,7 @@ class DataLoader:
         if images.ndim < 1 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"DataLoader: expected images (N, ...) and labels (N,) with the same N, got "
                              f"{images.shape} and {labels.shape}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        check_int(batch_size, "DataLoader", "batch_size")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative integer or None, got {seed!r}")
         if transform is not None and not callable(transform):

@@ -17,17 +17,11 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..checks import check_int
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 from .normalization import _float_dtype
-
-
-def _positive_int(value: Any, what: str, owner: str, allow_zero: bool = False) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        expected = "a non-negative integer" if allow_zero else "a positive integer"
-        raise ValueError(f"{owner}: {what} must be {expected}, got {value!r}")
-    return int(value)
 
 
 class Linear(Module):
@@ -36,8 +30,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype: Any = None,
                  generator: np.random.Generator | None = None):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear", allow_zero=True)
-        self.out_features = _positive_int(out_features, "out_features", "Linear", allow_zero=True)
+        self.in_features = check_int(in_features, "Linear", "in_features", minimum=0)
+        self.out_features = check_int(out_features, "Linear", "out_features", minimum=0)
         dt = _float_dtype(dtype, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
         self.register_parameter("bias", Parameter(np.empty(self.out_features, dt)) if bias else None)

@@ -29,7 +29,8 @@ from .normalization import _BatchNorm
 __all__ = ["batch_norm_layers", "dropout_layers", "preserved_modes", "batch_inputs", "recalibrate_bn"]
 
 
-def _check_model(fn: str, model: Any) -> Module:
+def check_model(fn: str, model: Any) -> Module:
+    """``model`` if it is a Module; otherwise a TypeError naming ``fn`` (shared by train.py and the diagnostics)."""
     if not isinstance(model, Module):
         raise TypeError(f"{fn}: model must be a tinygrad_bn.nn.Module, got {type(model).__name__}")
     return model
@@ -37,20 +38,20 @@ def _check_model(fn: str, model: Any) -> Module:
 
 def batch_norm_layers(model: Module) -> list[tuple[str, _BatchNorm]]:
     """Every BatchNorm1d/2d in ``model`` that tracks running statistics, with its dotted name, in order."""
-    _check_model("batch_norm_layers", model)
+    check_model("batch_norm_layers", model)
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
 def dropout_layers(model: Module) -> list[tuple[str, Module]]:
     """Every dropout-family layer (Dropout, Dropout1d/2d, GaussianDropout, Uout, AlphaDropout) in ``model``."""
-    _check_model("dropout_layers", model)
+    check_model("dropout_layers", model)
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _Noise)]
 
 
 @contextlib.contextmanager
 def preserved_modes(model: Module) -> Iterator[Module]:
     """Inside the block change modes freely; on exit every sub-module gets back its own ``training`` flag."""
-    saved = [(m, m.training) for m in _check_model("preserved_modes", model).modules()]
+    saved = [(m, m.training) for m in check_model("preserved_modes", model).modules()]
     try:
         yield model
     finally:
@@ -102,7 +103,7 @@ def recalibrate_bn(model: Module, batches: Iterable[Any], momentum: float | None
     training ``DataLoader``. Returns the number of batches used. A model without BN layers is left
     as it is (returns 0); an empty ``batches`` raises ValueError before anything is reset.
     """
-    _check_model("recalibrate_bn", model)
+    check_model("recalibrate_bn", model)
     momentum = check_momentum(momentum, "recalibrate_bn", allow_none=True)
     if not isinstance(keep_dropout, bool):
         raise TypeError(f"recalibrate_bn: keep_dropout must be a bool, got {type(keep_dropout).__name__}")

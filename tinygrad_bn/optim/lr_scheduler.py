@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from .optimizer import Optimizer, check_hyper
 
 
@@ -71,9 +72,7 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if not isinstance(step_size, (int, np.integer)) or isinstance(step_size, bool) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size = int(step_size)
+        self.step_size = check_int(step_size, "StepLR", "step_size")
         self.gamma = check_hyper("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
@@ -85,9 +84,7 @@ class CosineAnnealingLR(LRScheduler):
     """Anneal from the base learning rate to ``eta_min`` along half a cosine over ``T_max`` epochs."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if not isinstance(T_max, (int, np.integer)) or isinstance(T_max, bool) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
-        self.T_max = int(T_max)
+        self.T_max = check_int(T_max, "CosineAnnealingLR", "T_max")
         self.eta_min = check_hyper("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
