@@ -11,7 +11,7 @@ from .creation import arange, ones, rand, randn, tensor, zeros
 from .engine.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .engine.tensor import Tensor
 from .functional.shape import cat, concatenate, stack
-from .models import mlp
+from .models import cnn, mlp
 from .random import manual_seed
 from .serialization import load, save
 from .testing import GradcheckError, gradcheck, registry
@@ -22,5 +22,5 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "concatenate", "cat", "stack",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
     "autograd", "functional", "F", "nn", "optim", "random", "testing", "registry", "viz", "data", "diagnostics",
-    "mlp", "save", "load",
+    "mlp", "cnn", "save", "load",
 ]

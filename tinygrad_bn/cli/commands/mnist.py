@@ -1,8 +1,10 @@
-"""``tinygrad-bn mnist``: train the BatchNorm + Dropout MLP on MNIST or Fashion-MNIST and evaluate it.
+"""``tinygrad-bn mnist``: train the BatchNorm + Dropout MLP (or, with ``--model cnn``, the small BatchNorm2d
+CNN) on MNIST or Fashion-MNIST and evaluate it.
 
 Defaults (measured in docs/mnist.md): 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10,
 SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine learning-rate schedule, 30 epochs, batch 128,
-random 1-pixel shifts of the training images. Writes into ``--out``: ``model.npz`` (the state dict,
+random 1-pixel shifts of the training images. ``--model cnn``: ``models.cnn()`` with the defaults of
+``MODEL_DEFAULTS["cnn"]``. Writes into ``--out``: ``model.npz`` (the state dict,
 ``tg.load`` reads it), ``metrics.json`` (configuration, model, per-epoch history, machine),
 ``metrics.csv`` (per-epoch history) and, when matplotlib is installed, ``curves.png``.
 """
@@ -24,25 +26,50 @@ from .arguments import add_data_arguments, number, report_data_error, widths
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adam": 0.0}
+#: per-model defaults of the options left unset (None) on the command line
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mlp": {"epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": None, "dropout": 0.2,
+            "hidden": (512, 512), "channels": None},
+    "cnn": {"epochs": 6, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "dropout": 0.1,
+            "hidden": None, "channels": (32, 64)},
+}
+
+
+def _default(option: str) -> str:
+    """'default: 30 (mlp), 6 (cnn)' for the help texts."""
+    def show(v: Any) -> str:
+        return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
+    return "default: " + ", ".join(f"{show(d[option])} ({m})" for m, d in MODEL_DEFAULTS.items()
+                                   if d[option] is not None)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     positive_int = number(int, 1, "a positive integer")
     add_data_arguments(p, default_dataset="mnist")
-    p.add_argument("--epochs", type=positive_int, default=30, help="default: 30")
-    p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default: sgd (with momentum)")
+    p.add_argument("--model", choices=tuple(MODEL_DEFAULTS), default="mlp",
+                   help="mlp: the BatchNorm MLP; cnn: the small BatchNorm2d CNN (default: mlp)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training images only (quick runs)")
+    p.add_argument("--epochs", type=positive_int, default=None, help=_default("epochs"))
+    p.add_argument("--batch-size", type=positive_int, default=None, help=_default("batch_size"))
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
+                   help=_default("optimizer") + "; sgd is SGD with momentum")
     p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=None,
-                   help="learning rate (default: 0.1 for sgd, 0.001 for adam); decays to 0 on a cosine schedule")
+                   help="learning rate (default: 0.1 for sgd, 0.001 for adam; cnn with adam: "
+                        f"{MODEL_DEFAULTS['cnn']['lr']:g}); decays to 0 on a cosine schedule")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="default: cosine")
     p.add_argument("--momentum", type=number(float, 0, "a number in [0, 1)", high=1), default=None,
                    help="SGD momentum (default: 0.9)")
     p.add_argument("--weight-decay", type=number(float, 0, "a non-negative number"), default=None,
                    help="L2 weight decay (default: 5e-4 for sgd, 0 for adam)")
-    p.add_argument("--hidden", type=widths, default=(512, 512), metavar="W1,W2,...",
-                   help="hidden layer widths (default: 512,512)")
-    p.add_argument("--dropout", type=number(float, 0, "a probability in [0, 1)", high=1), default=0.2,
-                   help="dropout probability after each hidden layer (default: 0.2; 0 disables)")
+    p.add_argument("--hidden", type=widths, default=None, metavar="W1,W2,...",
+                   help="mlp: hidden layer widths (default: 512,512)")
+    p.add_argument("--channels", type=widths, default=None, metavar="C1,C2,...",
+                   help="cnn: channels of the conv blocks, each halving the image side (default: "
+                        f"{','.join(map(str, MODEL_DEFAULTS['cnn']['channels']))})")
+    p.add_argument("--dropout", type=number(float, 0, "a probability in [0, 1)", high=1), default=None,
+                   help="dropout probability after each hidden layer (mlp) or conv block (cnn, Dropout2d) ("
+                        + _default("dropout") + "; 0 disables)")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm layers")
     p.add_argument("--shift", type=number(int, 0, "a non-negative integer"), default=1, metavar="PIXELS",
                    help="augment: shift each training image by up to PIXELS in x and y (default: 1; 0 disables)")
@@ -53,6 +80,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
 
 
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the options left unset with ``MODEL_DEFAULTS[args.model]`` (in place); refuse --hidden with the
+    cnn and --channels with the mlp. Returns ``args``."""
+    defaults = MODEL_DEFAULTS[args.model]
+    for option, flag in (("hidden", "--hidden"), ("channels", "--channels")):
+        if getattr(args, option, None) is not None and defaults[option] is None:
+            raise ValueError(f"{flag} does not apply to --model {args.model}")
+    own_optimizer = args.optimizer in (None, defaults["optimizer"])
+    for option, value in defaults.items():
+        # the model's lr goes with its own optimizer; another optimizer gets DEFAULT_LR in build_optimizer
+        if getattr(args, option, None) is None and (option != "lr" or own_optimizer):
+            setattr(args, option, value)
+    return args
+
+
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """(train images, train labels, test images, test labels, a one-line description) per the arguments."""
     from ...data import load_dataset
@@ -61,26 +103,42 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
     if args.holdout is None:
         x_train, y_train = load_dataset(args.dataset, "train", args.data_dir, download)
         x_test, y_test = load_dataset(args.dataset, "test", args.data_dir, download)
-        return x_train, y_train, x_test, y_test, "train split / test split"
-    images, labels = load_dataset(args.dataset, "test", args.data_dir, download)
-    if args.holdout >= len(labels):
-        raise ValueError(f"--holdout {args.holdout}: must be smaller than the {len(labels)} images of the test split")
-    k = len(labels) - args.holdout
-    return (images[:k], labels[:k], images[k:], labels[k:],
-            f"test split: first {k} images to train, last {args.holdout} to test (--holdout)")
+        split = "train split / test split"
+    else:
+        images, labels = load_dataset(args.dataset, "test", args.data_dir, download)
+        if args.holdout >= len(labels):
+            raise ValueError(f"--holdout {args.holdout}: must be smaller than the {len(labels)} images of the "
+                             "test split")
+        k = len(labels) - args.holdout
+        x_train, y_train, x_test, y_test = images[:k], labels[:k], images[k:], labels[k:]
+        split = f"test split: first {k} images to train, last {args.holdout} to test (--holdout)"
+    if getattr(args, "limit", None) is not None and args.limit < len(y_train):
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+        split += f", training limited to the first {args.limit} (--limit)"
+    return x_train, y_train, x_test, y_test, split
 
 
 def model_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of ``tinygrad_bn.models.mlp`` for this run (also stored in metrics.json)."""
+    """The keyword arguments of ``models.mlp`` (or ``models.cnn``) for this run (also stored in metrics.json)."""
+    if args.model == "cnn":
+        return {"in_channels": 1, "channels": list(args.channels), "num_classes": 10, "image_size": 28,
+                "batch_norm": not args.no_bn, "dropout": args.dropout}
     return {"in_features": 784, "hidden": list(args.hidden), "num_classes": 10, "batch_norm": not args.no_bn,
             "dropout": args.dropout}
+
+
+def build_model(architecture: str, cfg: dict[str, Any]) -> Any:
+    """``models.mlp(**cfg)`` or ``models.cnn(**cfg)``."""
+    from ... import models
+
+    return {"mlp": models.mlp, "cnn": models.cnn}[architecture](**cfg)
 
 
 def build_optimizer(args: argparse.Namespace, params: Any) -> tuple[Any, Any, str]:
     """(optimizer, scheduler or None, description) for the arguments."""
     from ... import optim
 
-    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr  # (resolve_defaults sets the cnn's)
     wd = DEFAULT_WEIGHT_DECAY[args.optimizer] if args.weight_decay is None else args.weight_decay
     if args.optimizer == "sgd":
         momentum = 0.9 if args.momentum is None else args.momentum
@@ -98,7 +156,14 @@ def build_optimizer(args: argparse.Namespace, params: Any) -> tuple[Any, Any, st
 
 
 def describe_model(cfg: dict[str, Any]) -> str:
-    """e.g. 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10."""
+    """e.g. 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10, or for the cnn
+    1x28x28-Conv32-BN-ReLU-MaxPool-Dropout2d(0.1)-Conv64-BN-ReLU-MaxPool-Dropout2d(0.1)-10."""
+    if "channels" in cfg:
+        parts = [f"{cfg['in_channels']}x{cfg['image_size']}x{cfg['image_size']}"]
+        for c in cfg["channels"]:
+            parts += [f"Conv{c}"] + (["BN"] if cfg["batch_norm"] else []) + ["ReLU", "MaxPool"]
+            parts += [f"Dropout2d({cfg['dropout']:g})"] if cfg["dropout"] > 0 else []
+        return "-".join(parts + [str(cfg["num_classes"])])
     parts = [str(cfg["in_features"])]
     for h in cfg["hidden"]:
         parts += [str(h)] + (["BN"] if cfg["batch_norm"] else []) + ["ReLU"]
@@ -116,18 +181,20 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     import tinygrad_bn as tg
 
     from ...data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
-    from ...models import mlp
     from ...train import fit
 
     started = time.perf_counter()
+    resolve_defaults(args)
     x_train, y_train, x_test, y_test, split = load_data(args)
     if args.batch_size > len(y_train):
         raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(y_train)} training images")
     mean, std = (MNIST_MEAN, MNIST_STD) if args.dataset == "mnist" else (FASHION_MNIST_MEAN, FASHION_MNIST_STD)
     shift = RandomShift(args.shift, seed=args.seed) if args.shift else None
 
+    shape = (-1, 1, 28, 28) if args.model == "cnn" else (-1, 784)  # the cnn takes images, the mlp rows
+
     def transform(xb: np.ndarray) -> np.ndarray:
-        return prepare(shift(xb) if shift else xb, mean, std)
+        return prepare(shift(xb) if shift else xb, mean, std).reshape(shape)
 
     # drop_last: a last batch of a few images would give BatchNorm noisy statistics (and fail for 1 image);
     # the shuffle differs each epoch, so every image is still used.
@@ -135,7 +202,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
                         transform=transform)
     tg.manual_seed(args.seed)
     cfg = model_config(args)
-    model = mlp(**cfg)
+    model = build_model(args.model, cfg)
     optimizer, scheduler, opt_desc = build_optimizer(args, model.parameters())
     n_params = sum(p.data.size for p in model.parameters())
     name = DATASET_NAMES[args.dataset]
@@ -149,7 +216,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
         if after_epoch is not None:
             after_epoch(row)
 
-    test_x = prepare(x_test, mean, std)
+    test_x = prepare(x_test, mean, std).reshape(shape)
     history = fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs,
                   scheduler=scheduler, progress=not args.no_progress, on_epoch=on_epoch)
     final = history[-1]
@@ -159,7 +226,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
                "peak_rss_mb": final["peak_rss_mb"], "parameters": n_params, "optimizer": opt_desc}
     log(f"test accuracy {100 * final['test_acc']:.2f}% after {args.epochs} epochs "
         f"({summary['train_seconds']:.1f} s training, {summary['total_seconds']:.1f} s in all)")
-    return {"model": model, "history": history, "summary": summary, "config": cfg,
+    return {"model": model, "history": history, "summary": summary, "config": cfg, "architecture": args.model,
             "test_images": test_x, "test_labels": y_test}
 
 
@@ -179,7 +246,8 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
                for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
     tg.save(result["model"].state_dict(), out / "model.npz")
     written = [out / "model.npz",
-               write_json(out / "metrics.json", {"summary": result["summary"], "model": result["config"],
+               write_json(out / "metrics.json", {"summary": result["summary"], "architecture": result["architecture"],
+                                                 "model": result["config"],
                                                  "options": options, "history": history, "machine": machine()}),
                write_csv(out / "metrics.csv", history)]
     title = f"{result['summary']['dataset']}: {describe_model(result['config'])}"
@@ -207,11 +275,9 @@ def load_trained(out: str | os.PathLike) -> Any:
     """Rebuild the model a run saved in ``out`` (model.npz + metrics.json), in evaluation mode."""
     import tinygrad_bn as tg
 
-    from ...models import mlp
-
     out = Path(out)
-    cfg = json.loads((out / "metrics.json").read_text())["model"]
-    model = mlp(**cfg)
+    metrics = json.loads((out / "metrics.json").read_text())
+    model = build_model(metrics.get("architecture", "mlp"), metrics["model"])
     model.load_state_dict(tg.load(out / "model.npz"))
     return model.eval()
 
