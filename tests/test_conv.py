@@ -1,4 +1,4 @@
-"""Conv2d: output-size rule, forward against a naive loop, gradients (gradcheck, PyTorch), dtypes."""
+"""Conv2d: output-size rule, forward against a naive loop, gradients (gradcheck, PyTorch), dtypes, errors, layer."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_bn as tg
-from tinygrad_bn.ops.conv import Conv2d
+import tinygrad_bn.functional as F
+from tinygrad_bn.ops import conv as conv_op
 
 
 def conv(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    args = (x, w) if b is None else (x, w, b)
-    return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return F.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def naive_conv(x, w, b, stride, padding, dilation, groups):
@@ -150,3 +150,112 @@ def test_matches_pytorch_forward_and_backward(cfg, dtype):
     for a, b in zip(ours, theirs):
         assert a.grad.dtype == dtype
         np.testing.assert_allclose(a.grad, b.grad.numpy(), **tol)
+
+
+def test_batch_chunks_give_the_same_result_as_one_chunk(monkeypatch):
+    """Forward and backward run over the batch in chunks; tiny chunks (one sample, then two) change nothing."""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((5, 4, 6, 5)), rng.standard_normal((6, 2, 3, 2)), rng.standard_normal(6)
+    g = rng.standard_normal((5, 6, 3, 6))
+
+    def run():
+        ts = [tg.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = conv(*ts, stride=(2, 1), padding=(1, 1), groups=2)
+        y.backward(g)
+        return [y.data] + [t.grad for t in ts]
+
+    whole = run()
+    per_sample = 2 * (2 * 3 * 2) * (3 * 6)  # groups * (C/groups KH KW) * (OH OW): one sample's columns
+    for values, chunks in ((1, 5), (2 * per_sample, 3)):  # one sample per chunk; two samples per chunk
+        monkeypatch.setattr(conv_op, "CHUNK_VALUES", values)
+        assert len(conv_op.batch_chunks(5, per_sample)) == chunks
+        for got, want in zip(run(), whole):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_int_arguments_mean_both_axes():
+    rng = np.random.default_rng(8)
+    x, w = tg.Tensor(rng.standard_normal((1, 2, 7, 7))), tg.Tensor(rng.standard_normal((2, 2, 3, 3)))
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=2, padding=1, dilation=2).data,
+                                  F.conv2d(x, w, stride=(2, 2), padding=(1, 1), dilation=(2, 2)).data)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(x=(2, 3, 5)), ValueError, r"conv2d: expected input of shape \(N, C, H, W\), got shape \(2, 3, 5\)"),
+    (dict(x=(3, 5, 5)), ValueError, r"unsqueeze\(0\)"),
+    (dict(w=(4, 3, 3)), ValueError, r"conv2d: expected weight of shape \(out_channels, in_channels/groups"),
+    (dict(w=(4, 2, 3, 3)), ValueError, r"input \(2, 3, 5, 5\) has 3 channels, but weight \(4, 2, 3, 3\)"),
+    (dict(groups=2), ValueError, r"in_channels \(3\) and out_channels \(4\) must both be divisible by groups"),
+    (dict(x=(2, 4, 5, 5), w=(3, 2, 3, 3), groups=2), ValueError, r"out_channels \(3\)"),
+    (dict(groups=0), ValueError, r"conv2d: groups must be a positive integer, got 0"),
+    (dict(groups=1.0), TypeError, r"conv2d: groups must be an integer"),
+    (dict(stride=0), ValueError, r"conv2d: stride must be positive"),
+    (dict(dilation=(1, -1)), ValueError, r"conv2d: dilation must be positive"),
+    (dict(padding=-1), ValueError, r"conv2d: padding must be non-negative"),
+    (dict(padding=(1, 2, 3)), TypeError, r"conv2d: padding must be an integer or a pair of integers"),
+    (dict(stride="2"), TypeError, r"conv2d: stride must be an integer or a pair"),
+    (dict(w=(4, 3, 6, 3)), ValueError, r"kernel 6x3 is larger than the padded input 5x5"),
+    (dict(w=(4, 3, 3, 3), dilation=3), ValueError, r"kernel 3x3 \(dilated to 7x7\) is larger"),
+    (dict(b=(3,)), ValueError, r"conv2d: expected bias of shape \(4,\)"),
+    (dict(x_dtype=np.float32), TypeError, r"conv2d: expected weight of the input's dtype float32, got dtype float64"),
+    (dict(x_dtype=np.int64), TypeError, r"conv2d: expected a floating-point input, got dtype int64"),
+])
+def test_errors_name_the_op_and_the_shapes(kwargs, error, match):
+    x = np.zeros(kwargs.pop("x", (2, 3, 5, 5)), dtype=kwargs.pop("x_dtype", np.float64))
+    w, b = np.zeros(kwargs.pop("w", (4, 3, 3, 3))), np.zeros(kwargs.pop("b", (4,)))
+    with pytest.raises(error, match=match):
+        F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), **kwargs)
+
+
+# ---- the layer --------------------------------------------------------------------------------------
+def test_layer_init_follows_pytorch():
+    """weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels/groups * KH * KW."""
+    layer = tg.nn.Conv2d(8, 16, (3, 5), groups=2, generator=np.random.default_rng(0))
+    bound = 1 / np.sqrt(8 // 2 * 3 * 5)
+    assert layer.weight.shape == (16, 4, 3, 5) and layer.bias.shape == (16,)
+    assert layer.weight.dtype == np.float32 and layer.bias.dtype == np.float32
+    for p in (layer.weight.data, layer.bias.data):
+        assert np.abs(p).max() <= bound
+    assert np.abs(layer.weight.data).max() > 0.95 * bound  # spread over the whole interval (960 draws)
+    assert abs(layer.weight.data.std() - bound / np.sqrt(3)) < 0.1 * bound  # the std of U(-b, b)
+
+
+def test_layer_generator_makes_init_reproducible_and_dtype_is_kept():
+    a = tg.nn.Conv2d(2, 3, 3, generator=np.random.default_rng(5), dtype=np.float64)
+    b = tg.nn.Conv2d(2, 3, 3, generator=np.random.default_rng(5), dtype=np.float64)
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    assert a.weight.dtype == np.float64 and a(tg.Tensor(np.ones((1, 2, 4, 4)))).dtype == np.float64
+
+
+def test_layer_state_dict_and_repr_match_pytorch():
+    layer = tg.nn.Conv2d(1, 32, 3, padding=1)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert repr(layer) == "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    assert list(tg.nn.Conv2d(4, 8, (1, 2), stride=2, dilation=(2, 1), groups=4, bias=False).state_dict()) == ["weight"]
+    assert repr(tg.nn.Conv2d(4, 8, (1, 2), stride=2, dilation=(2, 1), groups=4, bias=False)) == \
+        "Conv2d(4, 8, kernel_size=(1, 2), stride=(2, 2), dilation=(2, 1), groups=4, bias=False)"
+
+
+def test_layer_forward_is_F_conv2d_with_its_parameters():
+    layer = tg.nn.Conv2d(3, 4, 3, stride=2, padding=1, dtype=np.float64)
+    x = tg.Tensor(np.random.default_rng(6).standard_normal((2, 3, 7, 7)), requires_grad=True)
+    np.testing.assert_array_equal(layer(x).data, F.conv2d(x, layer.weight, layer.bias, 2, 1).data)
+    layer(x).sum().backward()
+    assert layer.weight.grad.shape == layer.weight.shape and layer.bias.grad.shape == (4,)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((3, 4, 3), {"groups": 2}, ValueError, r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible"),
+    ((0, 4, 3), {}, ValueError, r"Conv2d: in_channels must be a positive integer, got 0"),
+    ((3, 4, 0), {}, ValueError, r"Conv2d: kernel_size must be positive"),
+    ((3, 4, 3), {"padding": -1}, ValueError, r"Conv2d: padding must be non-negative"),
+    ((3, 4, 3), {"dtype": np.int32}, TypeError, r"Conv2d: dtype must be a floating-point type"),
+])
+def test_layer_errors(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tg.nn.Conv2d(*args, **kwargs)
+
+
+def test_layer_rejects_wrong_channels_naming_the_shapes():
+    with pytest.raises(ValueError, match=r"conv2d: input \(1, 2, 5, 5\) has 2 channels, but weight \(4, 3, 3, 3\)"):
+        tg.nn.Conv2d(3, 4, 3)(tg.Tensor(np.zeros((1, 2, 5, 5), np.float32)))

@@ -8,19 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_bn as tg
-from tinygrad_bn.ops.pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+import tinygrad_bn.functional as F
 
 
 def max_pool(x, kernel, stride=None, padding=(0, 0)):
-    return MaxPool2d.apply(x, kernel_size=kernel, stride=stride or kernel, padding=padding)
+    return F.max_pool2d(x, kernel, stride, padding)
 
 
 def avg_pool(x, kernel, stride=None, padding=(0, 0)):
-    return AvgPool2d.apply(x, kernel_size=kernel, stride=stride or kernel, padding=padding)
+    return F.avg_pool2d(x, kernel, stride, padding)
 
 
 def global_avg_pool(x):
-    return GlobalAvgPool2d.apply(x)
+    return F.adaptive_avg_pool2d(x, 1)
 
 
 def naive_pool(x, kernel, stride, padding, kind):
@@ -171,3 +171,69 @@ def test_matches_pytorch_forward_and_backward(cfg, dtype):
         tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
         np.testing.assert_allclose(t.grad, tt.grad.numpy(), **tol)
+
+
+def test_stride_defaults_to_kernel_size():
+    x = tg.Tensor(np.arange(36.0).reshape(1, 1, 6, 6))
+    np.testing.assert_array_equal(F.max_pool2d(x, 3).data, [[[[14.0, 17.0], [32.0, 35.0]]]])
+    np.testing.assert_array_equal(F.avg_pool2d(x, (2, 3)).data, F.avg_pool2d(x, (2, 3), (2, 3)).data)
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    (((2, 3, 5),), {"kernel_size": 2}, ValueError, r"expected input of shape \(N, C, H, W\), got shape \(2, 3, 5\)"),
+    (((1, 1, 4, 4),), {"kernel_size": 0}, ValueError, r"kernel_size must be positive"),
+    (((1, 1, 4, 4),), {"kernel_size": (2, 2, 2)}, TypeError, r"kernel_size must be an integer or a pair"),
+    (((1, 1, 4, 4),), {"kernel_size": 2, "stride": 0}, ValueError, r"stride must be positive"),
+    (((1, 1, 4, 4),), {"kernel_size": 2, "padding": -1}, ValueError, r"padding must be non-negative"),
+    (((1, 1, 4, 4),), {"kernel_size": 2, "padding": 2}, ValueError,
+     r"padding \(2, 2\) must be at most half of kernel_size \(2, 2\)"),
+    (((1, 1, 4, 4),), {"kernel_size": (3, 1), "padding": (1, 1)}, ValueError, r"at most half of kernel_size"),
+    (((1, 1, 3, 4),), {"kernel_size": 4}, ValueError, r"kernel 4x4 is larger than the padded input 3x4"),
+])
+def test_pool_errors_name_the_op(op, args, kwargs, error, match):
+    with pytest.raises(error, match=f"{op}: .*{match}"):
+        getattr(F, op)(tg.Tensor(np.zeros(args[0])), **kwargs)
+
+
+def test_pool_rejects_integer_input():
+    with pytest.raises(TypeError, match=r"max_pool2d: expected a floating-point input, got dtype int64"):
+        F.max_pool2d(tg.Tensor(np.zeros((1, 1, 2, 2), dtype=np.int64)), 2)
+
+
+@pytest.mark.parametrize("size, error, match", [
+    (2, ValueError, r"only output_size 1 or \(1, 1\) .* got 2"), ((1, 2), ValueError, r"got \(1, 2\)"),
+    (0, ValueError, r"output_size must be positive"), ("1", TypeError, r"output_size must be an integer or a pair"),
+])
+def test_adaptive_avg_pool_errors(size, error, match):
+    with pytest.raises(error, match=f"adaptive_avg_pool2d: .*{match}"):
+        F.adaptive_avg_pool2d(tg.Tensor(np.zeros((1, 1, 4, 4))), size)
+
+
+def test_adaptive_avg_pool_rejects_an_empty_plane():
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: cannot average over an empty plane"):
+        F.adaptive_avg_pool2d(tg.Tensor(np.zeros((1, 1, 0, 4))), 1)
+
+
+# ---- the layers -------------------------------------------------------------------------------------
+def test_layers_call_the_functions_and_print_like_pytorch():
+    x = tg.Tensor(np.random.default_rng(7).standard_normal((2, 3, 6, 6)))
+    cases = [(tg.nn.MaxPool2d(2), F.max_pool2d(x, 2), "MaxPool2d(kernel_size=2, stride=2, padding=0)"),
+             (tg.nn.MaxPool2d(3, 1, 1), F.max_pool2d(x, 3, 1, 1), "MaxPool2d(kernel_size=3, stride=1, padding=1)"),
+             (tg.nn.AvgPool2d((2, 3), padding=(1, 0)), F.avg_pool2d(x, (2, 3), padding=(1, 0)),
+              "AvgPool2d(kernel_size=(2, 3), stride=(2, 3), padding=(1, 0))"),
+             (tg.nn.AdaptiveAvgPool2d((1, 1)), F.adaptive_avg_pool2d(x, 1), "AdaptiveAvgPool2d(output_size=(1, 1))")]
+    for layer, want, text in cases:
+        np.testing.assert_array_equal(layer(x).data, want.data)
+        assert repr(layer) == text and list(layer.state_dict()) == []
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: tg.nn.MaxPool2d(2, padding=2), ValueError, r"MaxPool2d: padding 2 must be at most half of kernel_size 2"),
+    (lambda: tg.nn.AvgPool2d(0), ValueError, r"AvgPool2d: kernel_size must be positive"),
+    (lambda: tg.nn.MaxPool2d(2, stride=(1, 0)), ValueError, r"MaxPool2d: stride must be positive"),
+    (lambda: tg.nn.AdaptiveAvgPool2d(7), ValueError, r"AdaptiveAvgPool2d: only output_size 1 or \(1, 1\)"),
+])
+def test_layer_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Node
+from ..engine.function import Function, Node
 from .windows import Pair, add_taps, crop2d, out_size, pad2d, tap_slices, window_view
 
 Grads = tuple[np.ndarray | None, ...]
@@ -127,23 +127,3 @@ class Conv2d(Function):
         if len(need) == 2:
             return dx, dw
         return dx, dw, (g.sum(axis=(0, 2, 3)) if need[2] else None)
-
-
-# ---- registry samples (the old place; they move to the op database with the public wrappers) ----
-from ..registry import Sample, register_op  # noqa: E402
-
-_CONV_CASES = [  # x shape, weight shape, bias, stride, padding, dilation, groups
-    ((2, 3, 5, 5), (4, 3, 3, 3), True, (1, 1), (0, 0), (1, 1), 1),
-    ((1, 2, 6, 5), (3, 2, 3, 2), False, (2, 1), (1, 2), (1, 1), 1),
-    ((2, 4, 6, 6), (4, 2, 2, 3), True, (2, 2), (1, 0), (2, 1), 2),
-    ((1, 3, 5, 4), (3, 1, 3, 3), True, (1, 1), (1, 1), (1, 1), 3),
-]
-
-
-def _conv_samples(rng):
-    return [Sample((rng.standard_normal(xs), rng.standard_normal(ws)) + ((rng.standard_normal(ws[0]),) if b else ()),
-                   dict(stride=s, padding=p, dilation=d, groups=g), note=f"x {xs}, W {ws}, s{s} p{p} d{d} g{g}")
-            for xs, ws, b, s, p, d, g in _CONV_CASES]
-
-
-register_op("conv2d", Conv2d.apply, _conv_samples)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..autograd import Function, Node
+from ..engine.function import Function, Node
 from .windows import Pair, add_taps, crop2d, out_size, pad2d, tap_slices
 
 Grads = tuple[np.ndarray | None, ...]
@@ -50,8 +50,8 @@ class MaxPool2d(Function):
     window is padding, which the argument checks rule out (padding <= kernel / 2).
 
     Input: x (N, C, H, W). Attrs: ``kernel_size``, ``stride``, ``padding`` (pairs). Output (N, C, OH, OW).
-    Saved for backward: the winning tap number of every window (the smallest unsigned int type that holds
-    KH*KW - 1), as ctx.argmax.
+    Saved for backward: the winning tap number of every window, (N, C, OH, OW), in the smallest unsigned
+    int type that holds KH*KW - 1 (uint8 up to 16x16 kernels).
     """
 
     @staticmethod
@@ -68,12 +68,14 @@ class MaxPool2d(Function):
             np.copyto(best, v, where=better)
             if win is not None:
                 win[better] = k
-        ctx.argmax, ctx.x_shape, ctx.taps = win, x.shape, taps
+        if win is not None:
+            ctx.save_for_backward(win)
+        ctx.x_shape, ctx.taps = x.shape, taps
         return best
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        win, zero = ctx.argmax, np.zeros((), dtype=g.dtype)
+        (win,), zero = ctx.saved_tensors, np.zeros((), dtype=g.dtype)
         return (_scatter(lambda k: np.where(win == k, g, zero), ctx.x_shape, ctx.attrs["padding"], ctx.taps,
                          g.dtype),)
 
@@ -129,26 +131,3 @@ class GlobalAvgPool2d(Function):
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         h, w = ctx.x_shape[-2:]
         return (np.broadcast_to(g * np.asarray(1 / (h * w), dtype=g.dtype), ctx.x_shape),)
-
-
-# ---- registry samples (the old place; they move to the op database with the public wrappers) ----
-from ..registry import Sample, register_op  # noqa: E402
-
-
-def _distinct(rng, shape):
-    """Values at least 0.1 apart (no ties, so the max is differentiable under finite differences)."""
-    return rng.permutation(np.prod(shape)).reshape(shape) * 0.1 + rng.uniform(-0.02, 0.02, shape)
-
-
-_POOL_CASES = [((2, 2, 4, 4), (2, 2), (2, 2), (0, 0)), ((1, 2, 5, 6), (3, 2), (2, 1), (1, 1)),
-               ((1, 1, 5, 5), (3, 3), (1, 1), (1, 0))]
-
-
-def _pool_samples(rng):
-    return [Sample((_distinct(rng, xs),), dict(kernel_size=k, stride=s, padding=p), note=f"x {xs}, k{k} s{s} p{p}")
-            for xs, k, s, p in _POOL_CASES]
-
-
-register_op("max_pool2d", MaxPool2d.apply, _pool_samples)
-register_op("avg_pool2d", AvgPool2d.apply, _pool_samples)
-register_op("global_avg_pool2d", GlobalAvgPool2d.apply, lambda rng: [Sample((rng.standard_normal((2, 3, 4, 5)),))])
