@@ -12,50 +12,51 @@ import time
 
 import tinygrad_bn as tg
 import tinygrad_bn.functional as F
-from tinygrad_bn import nn, optim
-from tinygrad_bn.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD
-from tinygrad_bn.data import DataLoader, RandomShift, load_dataset, prepare
+from tinygrad_bn import data, nn, optim
 from tinygrad_bn.train import evaluate
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist")
 parser.add_argument("--data-dir", default=None, help="folder holding fashion-mnist/ or mnist/ (default: download)")
 parser.add_argument("--holdout", type=int, default=0, help="train on the test split minus N images, test on N")
-parser.add_argument("--epochs", type=int, default=6)
+parser.add_argument("--epochs", type=int, default=8)
 args = parser.parse_args()
 
 # 1. Data: uint8 images (N, 28, 28) and labels (N,).
 if args.holdout:
-    images, labels = load_dataset(args.dataset, "test", args.data_dir)
+    images, labels = data.load_dataset(args.dataset, "test", args.data_dir)
     train_images, train_labels = images[:-args.holdout], labels[:-args.holdout]
     test_images, test_labels = images[-args.holdout:], labels[-args.holdout:]
 else:
-    train_images, train_labels = load_dataset(args.dataset, "train", args.data_dir)
-    test_images, test_labels = load_dataset(args.dataset, "test", args.data_dir)
-mean, std = (MNIST_MEAN, MNIST_STD) if args.dataset == "mnist" else (FASHION_MNIST_MEAN, FASHION_MNIST_STD)
+    train_images, train_labels = data.load_dataset(args.dataset, "train", args.data_dir)
+    test_images, test_labels = data.load_dataset(args.dataset, "test", args.data_dir)
+if args.dataset == "mnist":
+    mean, std = data.MNIST_MEAN, data.MNIST_STD
+else:
+    mean, std = data.FASHION_MNIST_MEAN, data.FASHION_MNIST_STD
 
 
-# 2. Batches: shuffled, shifted by up to a pixel, standardized, shaped as images (B, 1, 28, 28) for Conv2d.
-shift = RandomShift(max_shift=1, seed=0)
-
-
+# 2. Batches: shuffled each epoch, standardized, shaped as images (B, 1, 28, 28) for Conv2d.
 def to_images(xb):
-    return prepare(xb, mean, std).reshape(-1, 1, 28, 28)
+    return data.prepare(xb, mean, std).reshape(-1, 1, 28, 28)
 
 
-train_loader = DataLoader(train_images, train_labels, batch_size=128, shuffle=True, seed=0, drop_last=True,
-                          transform=lambda xb: to_images(shift(xb)))
+train_loader = data.DataLoader(train_images, train_labels, batch_size=128, shuffle=True, seed=0, drop_last=True,
+                               transform=to_images)
 test_x = to_images(test_images)
 
-# 3. The model: two blocks Conv 3x3 -> BatchNorm2d -> ReLU -> MaxPool 2x2 -> Dropout2d, then a Linear layer.
-#    No conv bias: BatchNorm2d subtracts each channel's mean (a bias would cancel) and adds its own bias.
+# 3. The model (what tg.cnn() builds): two blocks Conv 3x3 -> BatchNorm2d -> ReLU -> MaxPool 2x2 -> Dropout2d,
+#    then Linear -> BatchNorm1d -> ReLU -> Dropout -> Linear. No bias before a BatchNorm: BN subtracts the
+#    mean (a bias would cancel) and adds its own bias.
 tg.manual_seed(0)
 model = nn.Sequential(
     nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),   # -> (B, 32, 14, 14)
     nn.Dropout2d(0.1),
     nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),  # -> (B, 64, 7, 7)
     nn.Dropout2d(0.1),
-    nn.Flatten(), nn.Linear(64 * 7 * 7, 10),                                                     # -> (B, 10)
+    nn.Flatten(),                                                                                # -> (B, 3136)
+    nn.Linear(64 * 7 * 7, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.3),
+    nn.Linear(128, 10),                                                                          # -> (B, 10)
 )
 
 # 4. Adam; the learning rate follows a cosine from 0.002 down to 0 over the epochs.

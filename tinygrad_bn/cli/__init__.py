@@ -24,8 +24,9 @@ def register_command(name: str, module: str, help: str) -> None:
 # Each helper-owned subcommand registers here, one line each (keep the list sorted by name).
 # register_command("NAME", "MODULE", "one-line help")
 register_command("bn-vs-plain", "bn_vs_plain", "test accuracy vs SGD steps, with and without BN (Ioffe & Szegedy 1a)")
+register_command("cnn-variants", "cnn_variants", "the CNN: BatchNorm2d vs per-pixel BN vs none, Dropout2d vs Dropout")
 register_command("graph", "graph", "draw the computation graph of one training step of the default MLP")
-register_command("mnist", "mnist", "train the BatchNorm+Dropout MLP on MNIST or Fashion-MNIST and evaluate it")
+register_command("mnist", "mnist", "train the BatchNorm MLP (or CNN) on MNIST or Fashion-MNIST and evaluate it")
 register_command("variance-shift", "variance_shift", "variance shift of BN under dropout: closed forms, MLP placements")
 
 

@@ -28,9 +28,9 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adam": 0.0}
 #: per-model defaults of the options left unset (None) on the command line
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mlp": {"epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": None, "dropout": 0.2,
+    "mlp": {"epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": None, "dropout": 0.2, "shift": 1,
             "hidden": (512, 512), "channels": None},
-    "cnn": {"epochs": 6, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "dropout": 0.1,
+    "cnn": {"epochs": 8, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "dropout": 0.1, "shift": 0,
             "hidden": None, "channels": (32, 64)},
 }
 
@@ -71,8 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dropout probability after each hidden layer (mlp) or conv block (cnn, Dropout2d) ("
                         + _default("dropout") + "; 0 disables)")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm layers")
-    p.add_argument("--shift", type=number(int, 0, "a non-negative integer"), default=1, metavar="PIXELS",
-                   help="augment: shift each training image by up to PIXELS in x and y (default: 1; 0 disables)")
+    p.add_argument("--shift", type=number(int, 0, "a non-negative integer"), default=None, metavar="PIXELS",
+                   help="augment: shift each training image by up to PIXELS in x and y (" + _default("shift")
+                        + "; 0 disables)")
     p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0,
                    help="seed for initialization, shuffling, dropout and augmentation (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR",
@@ -122,7 +123,7 @@ def model_config(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``models.mlp`` (or ``models.cnn``) for this run (also stored in metrics.json)."""
     if args.model == "cnn":
         return {"in_channels": 1, "channels": list(args.channels), "num_classes": 10, "image_size": 28,
-                "batch_norm": not args.no_bn, "dropout": args.dropout}
+                "hidden": 128, "batch_norm": not args.no_bn, "dropout": args.dropout, "head_dropout": 0.3}
     return {"in_features": 784, "hidden": list(args.hidden), "num_classes": 10, "batch_norm": not args.no_bn,
             "dropout": args.dropout}
 
@@ -157,12 +158,15 @@ def build_optimizer(args: argparse.Namespace, params: Any) -> tuple[Any, Any, st
 
 def describe_model(cfg: dict[str, Any]) -> str:
     """e.g. 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10, or for the cnn
-    1x28x28-Conv32-BN-ReLU-MaxPool-Dropout2d(0.1)-Conv64-BN-ReLU-MaxPool-Dropout2d(0.1)-10."""
+    1x28x28-Conv32-BN-ReLU-MaxPool-Dropout2d(0.1)-Conv64-BN-ReLU-MaxPool-Dropout2d(0.1)-128-BN-ReLU-Dropout(0.3)-10."""
     if "channels" in cfg:
         parts = [f"{cfg['in_channels']}x{cfg['image_size']}x{cfg['image_size']}"]
         for c in cfg["channels"]:
             parts += [f"Conv{c}"] + (["BN"] if cfg["batch_norm"] else []) + ["ReLU", "MaxPool"]
             parts += [f"Dropout2d({cfg['dropout']:g})"] if cfg["dropout"] > 0 else []
+        if cfg["hidden"] is not None:
+            parts += [str(cfg["hidden"])] + (["BN"] if cfg["batch_norm"] else []) + ["ReLU"]
+            parts += [f"Dropout({cfg['head_dropout']:g})"] if cfg["head_dropout"] > 0 else []
         return "-".join(parts + [str(cfg["num_classes"])])
     parts = [str(cfg["in_features"])]
     for h in cfg["hidden"]:

@@ -4,6 +4,7 @@
 (``tinygrad_bn.experiments.synthetic``). (b) Unless ``--synthetic-only``: the 784-512-512-10 MLP in four
 dropout placements, trained for ``--epochs`` on ``--dataset``, with the measured variance shift per BN
 layer and the test accuracy before and after ``recalibrate_bn`` (``tinygrad_bn.experiments.placements``).
+With ``--model cnn``, (b) is the CNN of ``models.cnn`` in five placements instead (files ``cnn_*``).
 
 Writes into ``--out``: ``synthetic.csv``, ``mlp_variance_shift.csv``, ``mlp_accuracy.csv``, ``results.md``
 (all tables), ``summary.json`` (arguments, data, machine, tables) and, with matplotlib,
@@ -36,8 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dropout rate in the MLP placements (default: 0.5)")
     p.add_argument("--beta", type=number(float, 0, "a number in [0, 1]", high=1, high_inclusive=True), default=0.5,
                    help="Uout's beta in the MLP placement uout-before-bn (default: 0.5)")
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="(b) on the MLP or on the CNN of models.cnn (default: mlp)")
     p.add_argument("--hidden", type=widths, default=(512, 512), metavar="W1,W2,...",
                    help="hidden widths of the MLP (default: 512,512)")
+    p.add_argument("--channels", type=widths, default=(32, 64), metavar="C1,C2,...",
+                   help="channels of the CNN's conv blocks (default: 32,64)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="train on the first N training images only (quick runs)")
     p.add_argument("--samples", type=number(int, 2, "an integer >= 2"), default=200_000, metavar="N",
@@ -73,7 +78,8 @@ def _wrap(placement: str) -> str:
 
 
 def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
-    """mlp_variance_shift.png (mean Delta per placement and BN layer) and mlp_accuracy.png (test accuracy)."""
+    """{mlp,cnn}_variance_shift.png (mean Delta per placement and BN layer) and {mlp,cnn}_accuracy.png
+    (test accuracy)."""
     from .. import reporting
 
     stages = {"as trained": ("shift_before", "test_acc_before"),
@@ -82,15 +88,17 @@ def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: arg
     shifts = {label: [r[k] for r in shift] for label, (k, _) in stages.items()}
     accs = {label: [r[k] for r in acc] for label, (_, k) in stages.items()}
     lo, hi = min(min(v) for v in shifts.values()), max(max(v) for v in shifts.values())
-    png1 = reporting.bar_plot(out / "mlp_variance_shift.png", [f"{_wrap(r['placement'])}\n{r['bn']}" for r in shift],
+    png1 = reporting.bar_plot(out / f"{args.model}_variance_shift.png",
+                              [f"{_wrap(r['placement'])}\n{r['bn']}" for r in shift],
                               shifts, "placement / BN layer", "mean Delta = Var_test / running_var",
                               f"Variance shift per BN layer ({args.dataset})", hline=1.0,
                               ylim=(max(0.0, lo - 0.1), max(1.0, hi) + 0.05))
     lo = min(min(v) for v in accs.values())
-    png2 = reporting.bar_plot(out / "mlp_accuracy.png", [_wrap(r["placement"]) for r in acc], accs, "placement",
+    png2 = reporting.bar_plot(out / f"{args.model}_accuracy.png", [_wrap(r["placement"]) for r in acc], accs,
+                              "placement",
                               "test accuracy", f"Test accuracy ({args.dataset}, {args.epochs} epochs)",
                               ylim=(max(0.0, lo - 0.03), min(1.0, max(max(v) for v in accs.values()) + 0.02)))
-    for png, name in ((png1, "mlp_variance_shift.png"), (png2, "mlp_accuracy.png")):
+    for png, name in ((png1, f"{args.model}_variance_shift.png"), (png2, f"{args.model}_accuracy.png")):
         print(reporting.plot_note(png, name))
 
 
@@ -98,22 +106,29 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
     from .. import reporting
     from ..experiments import placements
 
-    log(f"(b) MLP placements on {data.description}")
+    cnn = args.model == "cnn"
+    names = placements.PLACEMENTS_CNN if cnn else placements.PLACEMENTS
+    log(f"(b) {args.model.upper()} placements on {data.description}")
     results = []
-    for placement in placements.PLACEMENTS:
+    for placement in names:
         results.append(placements.run_one(placement, data, epochs=args.epochs, batch_size=args.batch_size,
                                           lr=args.lr, p=args.p, beta=args.beta, hidden=args.hidden, seed=args.seed,
-                                          progress=not args.no_progress and sys.stderr.isatty(), log=log))
+                                          progress=not args.no_progress and sys.stderr.isatty(), log=log,
+                                          model=args.model, channels=args.channels))
     shift, acc = placements.shift_rows(results), placements.accuracy_rows(results)
-    reporting.write_csv(out / "mlp_variance_shift.csv", shift)
-    reporting.write_csv(out / "mlp_accuracy.csv", acc)
+    reporting.write_csv(out / f"{args.model}_variance_shift.csv", shift)
+    reporting.write_csv(out / f"{args.model}_accuracy.csv", acc)
     _mlp_plots(shift, acc, args, out)
     hidden = "-".join(str(h) for h in args.hidden)
-    md = ["## (b) MLP with dropout in four placements", "",
-          f"Data: {data.description}. Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks), "
+    convs = ", ".join(f"Conv{c}-BN2d-ReLU-MaxPool" for c in args.channels)
+    arch = (f"Model: {convs}, then Linear-128-BN1d-ReLU, Linear-10 (BN layers in this order)" if cnn else
+            f"Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks)")
+    md = [f"## (b) {args.model.upper()} with dropout in {len(names)} placements", "",
+          f"Data: {data.description}. {arch}, "
           f"dropout p={args.p:g}, Uout beta={args.beta:g}; Adam lr {args.lr:g}, batch {args.batch_size}, "
           f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
-          f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
+          f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential)"
+          + ("; predicted: from the 3x3 patches of the first 1000 training images." if cnn else "."), "",
           "### Variance shift per BN layer (mean over channels; worst channel)", "",
           markdown_table(shift, floatfmt=".4f"), "",
           "### Test accuracy: as trained, BN statistics refreshed with dropout on, after recalibrate_bn", "",
@@ -139,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     synth_rows, md = _synthetic(args, out, log)
     summary["synthetic"] = synth_rows
     if data is not None:
-        summary["mlp"], md_mlp = _mlp(args, data, out, log)
+        summary[args.model], md_mlp = _mlp(args, data, out, log)
         md += md_mlp
     summary["machine"] = machine()
     summary["seconds"] = round(time.perf_counter() - start, 1)

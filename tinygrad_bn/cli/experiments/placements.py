@@ -11,6 +11,15 @@ The four placements of the noise:
 - ``uout-before-bn``: as ``dropout-before-bn`` with Uout(beta) instead (the paper's second remedy:
   a noise with a smaller variance shift).
 
+With ``model="cnn"`` the network is ``models.cnn``'s (conv blocks Conv 3x3 -> BN2d -> ReLU -> MaxPool 2,
+head Linear -> BN1d -> ReLU -> Linear), with one more placement (``PLACEMENTS_CNN``):
+
+- ``dropout-before-bn``: element-wise Dropout(p) in front of every Conv2d and the head's Linear;
+- ``dropout2d-before-bn``: Dropout2d(p) after every block (so in front of every Conv2d but the first, whose
+  input has a single channel, and of the head's Linear): whole channels dropped, ``cnn()``'s own placement;
+- ``dropout-after-last-bn``: one Dropout(p) between the head's BN-ReLU and the classifier;
+- ``uout-before-bn``: Uout(beta) where ``dropout-before-bn`` puts Dropout.
+
 Per placement: train for ``epochs`` (Adam, seeded), measure the variance shift of both BN layers on
 ``shift_samples`` training images (eval mode, see :func:`tinygrad_bn.diagnostics.variance_shift`),
 the test accuracy; then both again after re-estimating the BN statistics over the training set twice:
@@ -25,11 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ... import diagnostics, nn
 from ...nn.utils import recalibrate_bn
 from .common import Splits
 
 PLACEMENTS = ("none", "dropout-before-bn", "dropout-after-last-bn", "uout-before-bn")
+PLACEMENTS_CNN = ("none", "dropout-before-bn", "dropout2d-before-bn", "dropout-after-last-bn", "uout-before-bn")
 
 
 def build(placement: str, *, p: float = 0.5, beta: float = 0.5, in_features: int = 784,
@@ -52,21 +64,51 @@ def build(placement: str, *, p: float = 0.5, beta: float = 0.5, in_features: int
     return nn.Sequential(*layers)
 
 
+def build_cnn(placement: str, *, p: float = 0.5, beta: float = 0.5, channels: Sequence[int] = (32, 64),
+              hidden: int = 128, num_classes: int = 10) -> nn.Sequential:
+    """The CNN with the noise placed as ``placement`` says (see the module docstring). Input (N, 1, 28, 28)
+    float32, output (N, num_classes) logits. Parameters as PyTorch's defaults (seed with ``tg.manual_seed``)."""
+    if placement not in PLACEMENTS_CNN:
+        raise ValueError(f"placements.build_cnn: placement must be one of {PLACEMENTS_CNN}, got {placement!r}")
+    noise_before = {"dropout-before-bn": lambda: nn.Dropout(p), "uout-before-bn": lambda: nn.Uout(beta)}.get(placement)
+    layers: list[nn.Module] = []
+    prev, side = 1, 28
+    for c in channels:
+        layers += [noise_before()] if noise_before else []
+        layers += [nn.Conv2d(prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [nn.Dropout2d(p)] if placement == "dropout2d-before-bn" else []
+        prev, side = c, side // 2
+    layers.append(nn.Flatten())
+    layers += [noise_before()] if noise_before else []
+    layers += [nn.Linear(prev * side * side, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+    layers += [nn.Dropout(p)] if placement == "dropout-after-last-bn" else []
+    layers.append(nn.Linear(hidden, num_classes))
+    return nn.Sequential(*layers)
+
+
 def _batches(x: Any, batch_size: int) -> list[Any]:
     return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
 
 
 def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
             p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = 10_000,
-            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
+            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None,
+            model: str = "mlp", channels: Sequence[int] = (32, 64)) -> dict[str, Any]:
+    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports.
+    ``model="cnn"``: the CNN of :func:`build_cnn` with ``channels`` (``hidden`` is then not used)."""
     from ... import optim
     from ...data import DataLoader
     from ...random import manual_seed
     from ...train import evaluate, train_epoch
 
     manual_seed(seed)
-    model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)
+    kind = model
+    if kind == "cnn":
+        data = Splits(data.x_train.reshape(-1, 1, 28, 28), data.y_train, data.x_test.reshape(-1, 1, 28, 28),
+                      data.y_test, data.description)
+        model = build_cnn(placement, p=p, beta=beta, channels=channels)
+    else:
+        model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed)
     history = []
@@ -75,7 +117,9 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
         history.append(stats)
         log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
     shift_batches = _batches(data.x_train[:shift_samples], 1000)
-    predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples], p, beta)
+    # the conv prediction uses every 3x3 patch of its images as a sample: 1000 images give 784,000
+    predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples if kind == "mlp" else 1000],
+                                       p, beta)
     before = diagnostics.variance_shift(model, shift_batches)
     test_before = evaluate(model, data.x_test, data.y_test)
     # shuffled: running_var averages within-batch variances, which match the pooled variance only when
@@ -99,12 +143,21 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
 
 def _predicted_first_shift(model: nn.Sequential, placement: str, x: Any, p: float, beta: float) -> float | None:
     """Mean over BN1's channels of :func:`~tinygrad_bn.diagnostics.variance_shift_linear` when the noise
-    sits right before the first Linear (exact up to sampling: the network input has no other noise)."""
+    sits right before the first Linear (exact up to sampling: the network input has no other noise).
+
+    For a first Conv2d (x: images (N, C, H, W)) each output value is a Linear map of one 3x3 patch, and
+    BatchNorm2d pools its statistics over all positions, so the patches (N*H*W, C*9) are the samples."""
     kind = {"dropout-before-bn": ("dropout", p), "uout-before-bn": ("uout", beta)}.get(placement)
     if kind is None:
         return None
     noise_var = diagnostics.noise_variance(*kind)
-    return float(diagnostics.variance_shift_linear(model[1].weight, x, noise_var).mean())
+    weight = model[1].weight.data
+    if weight.ndim == 4:  # Conv2d(C, O, 3, padding=1): the padded 3x3 patches as rows
+        padded = np.pad(np.asarray(x), ((0, 0), (0, 0), (1, 1), (1, 1)))
+        patches = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))  # (N, C, H, W, 3, 3)
+        x = patches.transpose(0, 2, 3, 1, 4, 5).reshape(-1, weight[0].size)
+        weight = weight.reshape(len(weight), -1)
+    return float(diagnostics.variance_shift_linear(weight, x, noise_var).mean())
 
 
 def shift_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
