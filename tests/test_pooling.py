@@ -146,10 +146,21 @@ def test_dtype_is_kept(dtype, op):
     assert y.dtype == dtype and t.grad.dtype == dtype
 
 
-def test_nan_propagates_through_max_pool():
-    x = np.zeros((1, 1, 2, 2))
-    x[0, 0, 1, 0] = np.nan
-    assert np.isnan(max_pool(tg.Tensor(x), (2, 2)).data).all()
+def test_nan_propagates_through_max_pool_and_its_first_nan_wins():
+    x = np.zeros((1, 1, 2, 4))
+    x[0, 0, 1, 0] = x[0, 0, 1, 1] = np.nan   # left window: two NaNs; right window: no NaN
+    x[0, 0, 0, 3] = 1.0
+    t = tg.Tensor(x, requires_grad=True)
+    y = max_pool(t, (2, 2))
+    np.testing.assert_array_equal(y.data, [[[[np.nan, 1.0]]]])
+    y.backward(np.array([[[[2.0, 3.0]]]]))
+    np.testing.assert_array_equal(t.grad, [[[[0.0, 0.0, 0.0, 3.0], [2.0, 0.0, 0.0, 0.0]]]])
+
+
+def test_max_pool_infinite_gradient_reaches_only_the_winner():
+    t = tg.Tensor(np.array([[[[1.0, 2.0], [3.0, 0.0]]]]), requires_grad=True)
+    max_pool(t, (2, 2)).backward(np.array([[[[np.inf]]]]))
+    np.testing.assert_array_equal(t.grad, [[[[0.0, 0.0], [np.inf, 0.0]]]])
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
