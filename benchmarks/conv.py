@@ -15,7 +15,8 @@ Float32, 3x3 kernels, padding 1, CNN-typical sizes (``SHAPES``: batch 128, 1->32
 FLOPs per forward+backward: 3 x 2 N O (C KH KW) OH OW (the bias and col2im additions are not counted).
 Also max_pool2d 2x2 forward+backward on (128, 32, 28, 28) (the pooling after the first convolution), against
 PyTorch. ``--alternatives`` also times two ways to get dW (see ``docs/cnn.md``): N per-sample matmuls summed,
-as ``Conv2d`` does, against one long matmul on columns gathered in (C KH KW, N OH OW) order.
+as ``Conv2d`` does, against one long matmul on columns gathered in (C KH KW, N OH OW) order; and the
+whole forward+backward with the batch in cache-sized chunks (as ``Conv2d`` does) against all at once.
 Unless ``--no-memory``: the peak memory ``tracemalloc`` sees during one forward+backward, next to the
 sizes of x and of the column matrix.
 """
@@ -23,14 +24,16 @@ sizes of x and of the column matrix.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 import tinygrad_bn as tg
 import tinygrad_bn.functional as F
+from tinygrad_bn.ops import conv as conv_op
 from tinygrad_bn.ops.windows import pad2d, window_view
 
 from .timing import Summary, describe_machine, interleaved, load_warning, markdown_table
@@ -132,6 +135,27 @@ def dw_alternatives(shape: tuple[int, ...]) -> dict[str, Callable[[], np.ndarray
     return {"dW: per-sample matmuls summed": batched, "dW: one matmul": one_matmul}
 
 
+@contextlib.contextmanager
+def whole_batch() -> Iterator[None]:
+    """Inside: ``Conv2d`` treats the whole batch as one chunk (the full column matrix at once)."""
+    saved, conv_op.CHUNK_VALUES = conv_op.CHUNK_VALUES, 1 << 62
+    try:
+        yield
+    finally:
+        conv_op.CHUNK_VALUES = saved
+
+
+def chunk_alternatives(shape: tuple[int, ...]) -> dict[str, Callable[[], object]]:
+    """Forward+backward with the batch in cache-sized chunks (the default) and all at once (one chunk)."""
+    ours = candidates(shape)["tinygrad_bn"]
+
+    def one_chunk() -> object:
+        with whole_batch():
+            return ours()
+
+    return {"fwd+bwd: batch in chunks": ours, "fwd+bwd: whole batch at once": one_chunk}
+
+
 def peak_memory(shape: tuple[int, ...]) -> dict[str, float]:
     """MB: tracemalloc's peak during one forward+backward (inputs excluded), and the sizes of x and columns."""
     n, c, h, w, o = shape
@@ -227,14 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.alternatives:
         alt_rows = []
         for shape in SHAPES:
-            times = interleaved(dw_alternatives(shape), rounds=args.rounds, target=args.target)
-            alt_rows += [[str(shape), name, Summary.of([t * 1e3 for t in ts]).format(".2f")]
-                         for name, ts in times.items()]
-        print("\n" + markdown_table(["(N, C, H, W, O)", "dW strategy", "ms"], alt_rows))
+            for fns in (dw_alternatives(shape), chunk_alternatives(shape)):
+                times = interleaved(fns, rounds=args.rounds, target=args.target)
+                alt_rows += [[str(shape), name, Summary.of([t * 1e3 for t in ts]).format(".2f")]
+                             for name, ts in times.items()]
+        print("\n" + markdown_table(["(N, C, H, W, O)", "alternative", "ms"], alt_rows))
     if not args.no_memory:
-        mem_rows = [[str(shape), *(f"{v:.1f}" for v in peak_memory(shape).values())] for shape in SHAPES]
+        mem_rows = []
+        for shape in SHAPES:
+            with whole_batch():
+                at_once = peak_memory(shape)["peak"]
+            mem_rows.append([str(shape), *(f"{v:.1f}" for v in peak_memory(shape).values()), f"{at_once:.1f}"])
         print("\n" + markdown_table(["(N, C, H, W, O)", "peak MB (one forward+backward)", "x MB", "y MB",
-                                     "columns MB"], mem_rows))
+                                     "columns MB", "peak MB, whole batch at once"], mem_rows))
     return 0
 
 
