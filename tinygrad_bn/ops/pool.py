@@ -59,7 +59,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray, *, kernel_size: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-        out_hw, taps = _plan(x.shape, kernel_size, stride, padding)
+        _, taps = _plan(x.shape, kernel_size, stride, padding)
         xp = pad2d(x, padding, -np.inf)
         values = [xp[..., rows, cols] for rows, cols in taps]                 # one strided view per tap
         y = values[0].copy()
@@ -108,7 +108,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray, *, kernel_size: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-        out_hw, taps = _plan(x.shape, kernel_size, stride, padding)
+        _, taps = _plan(x.shape, kernel_size, stride, padding)
         xp = pad2d(x, padding)
         rows, cols = taps[0]
         acc = xp[..., rows, cols].copy()
