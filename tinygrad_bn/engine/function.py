@@ -16,62 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from . import grad_mode
+
 #: Every ``Function`` subclass defined anywhere, in definition order (the op registry checks coverage).
 FUNCTIONS: list[type[Function]] = []
 
-_grad_enabled = True
 _node_counter = itertools.count()  # numbers nodes in creation order: a node's inputs have smaller numbers
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops record themselves on the tape right now."""
-    return _grad_enabled
-
-
-class set_grad_enabled:
-    """Context manager and decorator that sets recording on or off, and restores what it found on exit.
-
-    The previous mode is kept per entry (a stack), so one instance used as a decorator on a recursive
-    function restores the right mode at every level.
-    """
-
-    def __init__(self, mode: bool = True):
-        self.mode = bool(mode)
-        self._previous: list[bool] = []
-
-    def __enter__(self) -> set_grad_enabled:
-        global _grad_enabled
-        self._previous.append(_grad_enabled)
-        _grad_enabled = self.mode
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous.pop()
-
-    def __call__(self, fn: Any) -> Any:
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """Ops run inside record nothing and their results do not require grad (``with`` or ``@no_grad()``)."""
-
-    def __init__(self) -> None:
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Turns recording back on, e.g. inside ``no_grad`` (``with`` or ``@enable_grad()``)."""
-
-    def __init__(self) -> None:
-        super().__init__(True)
 
 
 class Node:
@@ -147,7 +97,7 @@ class Function:
             if hasattr(err, "add_note"):
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
-        if _grad_enabled and any(ctx.needs_input_grad):
+        if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)
 

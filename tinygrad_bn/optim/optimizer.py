@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.function import enable_grad
+from ..engine.grad_mode import enable_grad
 from ..engine.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
