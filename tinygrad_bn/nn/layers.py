@@ -49,8 +49,7 @@ class Linear(Module):
         if shape is None or len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), got "
                              f"{shape if shape is not None else type(x).__name__}")
-        params = self._parameters  # not self.weight: Module.__getattr__ runs only after a failed lookup (slow)
-        return F.linear(x, params["weight"], params["bias"])
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
