@@ -75,13 +75,15 @@ def test_gradcheck(cfg):
        sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        dh=st.integers(1, 2), dw=st.integers(1, 2), bias=st.booleans())
 def test_random_configs_match_naive_loop(n, cg, og, groups, h, w, kh, kw, sh, sw, ph, pw, dh, dw, bias):
-    """Output size (PyTorch's rule) and values, for every configuration whose kernel fits the padded input."""
-    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
-        return
+    """Output size (PyTorch's rule) and values; a ValueError when the kernel does not fit the padded input."""
     rng = np.random.default_rng(2)
     c, o = cg * groups, og * groups
     x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((o, cg, kh, kw)), rng.standard_normal(o)
     args = ((sh, sw), (ph, pw), (dh, dw), groups)
+    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:  # the kernel does not fit: an error
+        with pytest.raises(ValueError, match="conv2d: kernel .* is larger than the padded input"):
+            conv(tg.Tensor(x), tg.Tensor(wt), None, *args)
+        return
     y = conv(tg.Tensor(x), tg.Tensor(wt), tg.Tensor(b) if bias else None, *args)
     assert y.shape == (n, o, (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
     np.testing.assert_allclose(y.data, naive_conv(x, wt, b if bias else None, *args), rtol=1e-12, atol=1e-12)

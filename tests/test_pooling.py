@@ -77,11 +77,14 @@ def test_forward_and_backward_match_naive_loop(kind, cfg):
        sh=st.integers(1, 4), sw=st.integers(1, 4), ph=st.integers(0, 2), pw=st.integers(0, 2),
        kind=st.sampled_from(["max", "avg"]), ties=st.booleans())
 def test_random_configs_match_naive_loop(h, w, kh, kw, sh, sw, ph, pw, kind, ties):
-    """Output size (PyTorch's rule), values and gradients, including many tied maxima (integer values)."""
-    if 2 * ph > kh or 2 * pw > kw or kh > h + 2 * ph or kw > w + 2 * pw:
-        return  # rejected configurations (see the argument-check tests)
+    """Output size (PyTorch's rule), values and gradients, including many tied maxima (integer values);
+    a ValueError for the configurations PyTorch rejects."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 3, (2, 2, h, w)).astype(float) if ties else rng.standard_normal((2, 2, h, w))
+    if 2 * ph > kh or 2 * pw > kw or kh > h + 2 * ph or kw > w + 2 * pw:  # PyTorch's rules: an error
+        with pytest.raises(ValueError, match=f"{kind}_pool2d: .*(at most half of kernel_size|larger than the padded)"):
+            POOL[kind](tg.Tensor(x), (kh, kw), (sh, sw), (ph, pw))
+        return
     want_y, g, want_dx = naive_pool(x, (kh, kw), (sh, sw), (ph, pw), kind)
     t = tg.Tensor(x, requires_grad=True)
     y = POOL[kind](t, (kh, kw), (sh, sw), (ph, pw))
