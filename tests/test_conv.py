@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -186,7 +189,7 @@ def test_int_arguments_mean_both_axes():
     (dict(x=(2, 3, 5)), ValueError, r"conv2d: expected input of shape \(N, C, H, W\), got shape \(2, 3, 5\)"),
     (dict(x=(3, 5, 5)), ValueError, r"unsqueeze\(0\)"),
     (dict(w=(4, 3, 3)), ValueError, r"conv2d: expected weight of shape \(out_channels, in_channels/groups"),
-    (dict(w=(4, 2, 3, 3)), ValueError, r"input \(2, 3, 5, 5\) has 3 channels, but weight \(4, 2, 3, 3\)"),
+    (dict(w=(4, 2, 3, 3)), ValueError, r"input \(2, 3, 5, 5\) has 3 channel\(s\), but weight \(4, 2, 3, 3\)"),
     (dict(groups=2), ValueError, r"in_channels \(3\) and out_channels \(4\) must both be divisible by groups"),
     (dict(x=(2, 4, 5, 5), w=(3, 2, 3, 3), groups=2), ValueError, r"out_channels \(3\)"),
     (dict(groups=0), ValueError, r"conv2d: groups must be a positive integer, got 0"),
@@ -259,5 +262,11 @@ def test_layer_errors(args, kwargs, error, match):
 
 
 def test_layer_rejects_wrong_channels_naming_the_shapes():
-    with pytest.raises(ValueError, match=r"conv2d: input \(1, 2, 5, 5\) has 2 channels, but weight \(4, 3, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"conv2d: input \(1, 2, 5, 5\) has 2 channel\(s\), but weight \(4, 3, 3, 3\)"):
         tg.nn.Conv2d(3, 4, 3)(tg.Tensor(np.zeros((1, 2, 5, 5), np.float32)))
+
+
+def test_docs_cnn_examples_run():
+    path = pathlib.Path(__file__).parents[1] / "docs" / "cnn.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
