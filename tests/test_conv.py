@@ -270,3 +270,20 @@ def test_docs_cnn_examples_run():
     path = pathlib.Path(__file__).parents[1] / "docs" / "cnn.md"
     result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_non_contiguous_inputs():
+    """Transposed, reversed and sliced inputs (strided views) give the same result as contiguous copies."""
+    rng = np.random.default_rng(9)
+    base, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    for view in (base.transpose(0, 1, 3, 2), base[:, :, ::-1, ::2], base[:, ::-1]):
+        got = conv(tg.Tensor(view), tg.Tensor(w[:, :view.shape[1]]), padding=(1, 0))
+        want = conv(tg.Tensor(np.ascontiguousarray(view)), tg.Tensor(w[:, :view.shape[1]]), padding=(1, 0))
+        np.testing.assert_array_equal(got.data, want.data)
+        for pool in (F.max_pool2d, F.avg_pool2d):
+            np.testing.assert_array_equal(pool(tg.Tensor(view), 2).data, pool(tg.Tensor(view.copy()), 2).data)
+    # a non-contiguous grad_output: the output is transposed before it is used
+    x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: (conv(t, tg.Tensor(w), padding=(1, 1)).permute(0, 3, 2, 1) * np.arange(4.0)).sum(),
+                        [x])
+    assert tg.gradcheck(lambda t: (F.max_pool2d(t, 2, 1).permute(3, 2, 1, 0) * np.arange(3.0)).sum(), [x])
