@@ -251,3 +251,12 @@ def test_layers_call_the_functions_and_print_like_pytorch():
 def test_layer_errors(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_max_pool_saves_its_winners_only_when_a_backward_can_come():
+    x = tg.Tensor(np.random.default_rng(8).standard_normal((1, 2, 4, 4)), requires_grad=True)
+    assert F.max_pool2d(x, 2)._ctx.saved_shapes == (((1, 2, 2, 2), "uint8"),)
+    with tg.no_grad():
+        y = F.max_pool2d(x, 2)
+    assert y._ctx is None and not y.requires_grad
+    np.testing.assert_array_equal(y.data, F.max_pool2d(x, 2).data)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..engine.function import Function, Node
+from ..engine.grad_mode import is_grad_enabled
 from .windows import Pair, add_taps, crop2d, out_size, pad2d, tap_slices
 
 Grads = tuple[np.ndarray | None, ...]
@@ -49,8 +50,8 @@ class MaxPool2d(Function):
     wins: the argument checks (padding <= kernel / 2) leave every window at least one real pixel.
 
     Forward: y = element-wise maximum over the taps (one slice per tap, no copy of the windows). Then,
-    only when x needs a gradient, the winner: visiting the taps last to first, every tap equal to y
-    takes over, so the first equal one is left standing.
+    only when x needs a gradient (and recording is on), the winner: visiting the taps last to first,
+    every tap equal to y takes over, so the first equal one is left standing.
 
     Input: x (N, C, H, W). Attrs: ``kernel_size``, ``stride``, ``padding`` (pairs). Output (N, C, OH, OW).
     Saved for backward: the winning tap number of every window, (N, C, OH, OW), in the smallest unsigned
@@ -66,7 +67,7 @@ class MaxPool2d(Function):
         for v in values[1:]:
             np.maximum(y, v, out=y)                                          # NaN propagates, as in max()
         ctx.x_shape, ctx.taps = x.shape, taps
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and is_grad_enabled():                      # else no backward will come
             last = len(taps) - 1
             win = np.full(y.shape, last, dtype=np.min_scalar_type(last))
             nan = bool(np.isnan(y).any())
