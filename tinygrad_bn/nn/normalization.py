@@ -19,17 +19,10 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..checks import check_int
+from ..checks import check_float_dtype, check_int
 from ..engine.tensor import Tensor
 from ..functional.normalization import check_eps, check_momentum, check_normalized_shape
 from .module import Module, Parameter
-
-
-def _float_dtype(dtype: Any, name: str) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
-    if dt.kind != "f":
-        raise TypeError(f"{name}: dtype must be a floating-point type, got {dt}")
-    return dt
 
 
 def _affine(module: Module, on: bool, shape: tuple[int, ...], dtype: np.dtype, bias: bool = True) -> None:
@@ -51,7 +44,7 @@ class _BatchNorm(Module):
         self.eps = check_eps(eps, name)
         self.momentum = check_momentum(momentum, name, allow_none=True)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
-        dt = _float_dtype(dtype, name)
+        dt = check_float_dtype(dtype, name)
         _affine(self, self.affine, (self.num_features,), dt)
         tracked = self.track_running_stats
         self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dt)) if tracked else None)
@@ -119,7 +112,7 @@ class LayerNorm(Module):
         self.normalized_shape = check_normalized_shape(normalized_shape, name)
         self.eps = check_eps(eps, name)
         self.elementwise_affine = bool(elementwise_affine)
-        _affine(self, self.elementwise_affine, self.normalized_shape, _float_dtype(dtype, name), bias=bias)
+        _affine(self, self.elementwise_affine, self.normalized_shape, check_float_dtype(dtype, name), bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps,
@@ -145,7 +138,7 @@ class GroupNorm(Module):
             raise ValueError(f"{name}: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.eps = check_eps(eps, name)
         self.affine = bool(affine)
-        _affine(self, self.affine, (self.num_channels,), _float_dtype(dtype, name))
+        _affine(self, self.affine, (self.num_channels,), check_float_dtype(dtype, name))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps,
