@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -75,13 +78,15 @@ def test_gradcheck(cfg):
        sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        dh=st.integers(1, 2), dw=st.integers(1, 2), bias=st.booleans())
 def test_random_configs_match_naive_loop(n, cg, og, groups, h, w, kh, kw, sh, sw, ph, pw, dh, dw, bias):
-    """Output size (PyTorch's rule) and values, for every configuration whose kernel fits the padded input."""
-    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
-        return
+    """Output size (PyTorch's rule) and values; a ValueError when the kernel does not fit the padded input."""
     rng = np.random.default_rng(2)
     c, o = cg * groups, og * groups
     x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((o, cg, kh, kw)), rng.standard_normal(o)
     args = ((sh, sw), (ph, pw), (dh, dw), groups)
+    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:  # the kernel does not fit: an error
+        with pytest.raises(ValueError, match="conv2d: kernel .* is larger than the padded input"):
+            conv(tg.Tensor(x), tg.Tensor(wt), None, *args)
+        return
     y = conv(tg.Tensor(x), tg.Tensor(wt), tg.Tensor(b) if bias else None, *args)
     assert y.shape == (n, o, (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
     np.testing.assert_allclose(y.data, naive_conv(x, wt, b if bias else None, *args), rtol=1e-12, atol=1e-12)
@@ -184,7 +189,7 @@ def test_int_arguments_mean_both_axes():
     (dict(x=(2, 3, 5)), ValueError, r"conv2d: expected input of shape \(N, C, H, W\), got shape \(2, 3, 5\)"),
     (dict(x=(3, 5, 5)), ValueError, r"unsqueeze\(0\)"),
     (dict(w=(4, 3, 3)), ValueError, r"conv2d: expected weight of shape \(out_channels, in_channels/groups"),
-    (dict(w=(4, 2, 3, 3)), ValueError, r"input \(2, 3, 5, 5\) has 3 channels, but weight \(4, 2, 3, 3\)"),
+    (dict(w=(4, 2, 3, 3)), ValueError, r"input \(2, 3, 5, 5\) has 3 channel\(s\), but weight \(4, 2, 3, 3\)"),
     (dict(groups=2), ValueError, r"in_channels \(3\) and out_channels \(4\) must both be divisible by groups"),
     (dict(x=(2, 4, 5, 5), w=(3, 2, 3, 3), groups=2), ValueError, r"out_channels \(3\)"),
     (dict(groups=0), ValueError, r"conv2d: groups must be a positive integer, got 0"),
@@ -257,5 +262,28 @@ def test_layer_errors(args, kwargs, error, match):
 
 
 def test_layer_rejects_wrong_channels_naming_the_shapes():
-    with pytest.raises(ValueError, match=r"conv2d: input \(1, 2, 5, 5\) has 2 channels, but weight \(4, 3, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"conv2d: input \(1, 2, 5, 5\) has 2 channel\(s\), but weight \(4, 3, 3, 3\)"):
         tg.nn.Conv2d(3, 4, 3)(tg.Tensor(np.zeros((1, 2, 5, 5), np.float32)))
+
+
+def test_docs_cnn_examples_run():
+    path = pathlib.Path(__file__).parents[1] / "docs" / "cnn.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_non_contiguous_inputs():
+    """Transposed, reversed and sliced inputs (strided views) give the same result as contiguous copies."""
+    rng = np.random.default_rng(9)
+    base, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    for view in (base.transpose(0, 1, 3, 2), base[:, :, ::-1, ::2], base[:, ::-1]):
+        got = conv(tg.Tensor(view), tg.Tensor(w[:, :view.shape[1]]), padding=(1, 0))
+        want = conv(tg.Tensor(np.ascontiguousarray(view)), tg.Tensor(w[:, :view.shape[1]]), padding=(1, 0))
+        np.testing.assert_array_equal(got.data, want.data)
+        for pool in (F.max_pool2d, F.avg_pool2d):
+            np.testing.assert_array_equal(pool(tg.Tensor(view), 2).data, pool(tg.Tensor(view.copy()), 2).data)
+    # a non-contiguous grad_output: the output is transposed before it is used
+    x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: (conv(t, tg.Tensor(w), padding=(1, 1)).permute(0, 3, 2, 1) * np.arange(4.0)).sum(),
+                        [x])
+    assert tg.gradcheck(lambda t: (F.max_pool2d(t, 2, 1).permute(3, 2, 1, 0) * np.arange(2.0)).sum(), [x])

@@ -77,11 +77,14 @@ def test_forward_and_backward_match_naive_loop(kind, cfg):
        sh=st.integers(1, 4), sw=st.integers(1, 4), ph=st.integers(0, 2), pw=st.integers(0, 2),
        kind=st.sampled_from(["max", "avg"]), ties=st.booleans())
 def test_random_configs_match_naive_loop(h, w, kh, kw, sh, sw, ph, pw, kind, ties):
-    """Output size (PyTorch's rule), values and gradients, including many tied maxima (integer values)."""
-    if 2 * ph > kh or 2 * pw > kw or kh > h + 2 * ph or kw > w + 2 * pw:
-        return  # rejected configurations (see the argument-check tests)
+    """Output size (PyTorch's rule), values and gradients, including many tied maxima (integer values);
+    a ValueError for the configurations PyTorch rejects."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 3, (2, 2, h, w)).astype(float) if ties else rng.standard_normal((2, 2, h, w))
+    if 2 * ph > kh or 2 * pw > kw or kh > h + 2 * ph or kw > w + 2 * pw:  # PyTorch's rules: an error
+        with pytest.raises(ValueError, match=f"{kind}_pool2d: .*(at most half of kernel_size|larger than the padded)"):
+            POOL[kind](tg.Tensor(x), (kh, kw), (sh, sw), (ph, pw))
+        return
     want_y, g, want_dx = naive_pool(x, (kh, kw), (sh, sw), (ph, pw), kind)
     t = tg.Tensor(x, requires_grad=True)
     y = POOL[kind](t, (kh, kw), (sh, sw), (ph, pw))
@@ -146,10 +149,21 @@ def test_dtype_is_kept(dtype, op):
     assert y.dtype == dtype and t.grad.dtype == dtype
 
 
-def test_nan_propagates_through_max_pool():
-    x = np.zeros((1, 1, 2, 2))
-    x[0, 0, 1, 0] = np.nan
-    assert np.isnan(max_pool(tg.Tensor(x), (2, 2)).data).all()
+def test_nan_propagates_through_max_pool_and_its_first_nan_wins():
+    x = np.zeros((1, 1, 2, 4))
+    x[0, 0, 1, 0] = x[0, 0, 1, 1] = np.nan   # left window: two NaNs; right window: no NaN
+    x[0, 0, 0, 3] = 1.0
+    t = tg.Tensor(x, requires_grad=True)
+    y = max_pool(t, (2, 2))
+    np.testing.assert_array_equal(y.data, [[[[np.nan, 1.0]]]])
+    y.backward(np.array([[[[2.0, 3.0]]]]))
+    np.testing.assert_array_equal(t.grad, [[[[0.0, 0.0, 0.0, 3.0], [2.0, 0.0, 0.0, 0.0]]]])
+
+
+def test_max_pool_infinite_gradient_reaches_only_the_winner():
+    t = tg.Tensor(np.array([[[[1.0, 2.0], [3.0, 0.0]]]]), requires_grad=True)
+    max_pool(t, (2, 2)).backward(np.array([[[[np.inf]]]]))
+    np.testing.assert_array_equal(t.grad, [[[[0.0, 0.0], [np.inf, 0.0]]]])
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
@@ -237,3 +251,12 @@ def test_layers_call_the_functions_and_print_like_pytorch():
 def test_layer_errors(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_max_pool_saves_its_winners_only_when_a_backward_can_come():
+    x = tg.Tensor(np.random.default_rng(8).standard_normal((1, 2, 4, 4)), requires_grad=True)
+    assert F.max_pool2d(x, 2)._ctx.saved_shapes == (((1, 2, 2, 2), "uint8"),)
+    with tg.no_grad():
+        y = F.max_pool2d(x, 2)
+    assert y._ctx is None and not y.requires_grad
+    np.testing.assert_array_equal(y.data, F.max_pool2d(x, 2).data)

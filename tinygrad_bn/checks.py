@@ -75,3 +75,11 @@ def check_pair(value: Any, owner: str, what: str, *, minimum: int = 1) -> tuple[
         expected = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
         raise ValueError(f"{owner}: {what} must be {expected} (an integer or a pair of them), got {value!r}")
     return int(pair[0]), int(pair[1])
+
+
+def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
+    """A layer's ``dtype=`` argument as a floating-point numpy dtype (None: float32, PyTorch's default)."""
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{owner}: dtype must be a floating-point type, got {dt}")
+    return dt

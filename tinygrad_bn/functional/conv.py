@@ -64,7 +64,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: IntOrPair = 1, pad
         raise ValueError(f"conv2d: in_channels ({c}) and out_channels ({o}) must both be divisible by groups "
                          f"({groups}); input {x.shape}, weight {w.shape}")
     if w.shape[1] * groups != c:
-        raise ValueError(f"conv2d: input {x.shape} has {c} channels, but weight {w.shape} with groups={groups} "
+        raise ValueError(f"conv2d: input {x.shape} has {c} channel(s), but weight {w.shape} with groups={groups} "
                          f"expects {w.shape[1] * groups} (weight.shape[1] * groups)")
     if w.size == 0:
         raise ValueError(f"conv2d: weight {w.shape} is empty; expected positive out_channels and kernel size")

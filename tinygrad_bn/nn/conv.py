@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..checks import check_int, check_pair
+from ..checks import check_float_dtype, check_int, check_pair
 from ..engine.tensor import Tensor
 from . import init
 from .module import Module, Parameter
-from .normalization import _float_dtype
 
 IntOrPair = int | tuple[int, int]
 
@@ -42,7 +41,7 @@ class Conv2d(Module):
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"Conv2d: in_channels ({self.in_channels}) and out_channels ({self.out_channels}) "
                              f"must both be divisible by groups ({self.groups})")
-        dt = _float_dtype(dtype, "Conv2d")
+        dt = check_float_dtype(dtype, "Conv2d")
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dt))
         self.register_parameter("bias", Parameter(np.empty(self.out_channels, dt)) if bias else None)

@@ -110,7 +110,7 @@ class Conv2d(Function):
         dxp = wt = None
         if need[0]:
             # Wg^T with its rows in (i, j, c) order: dcols then comes out tap-major, (n, G, KH, KW, C/G, L),
-            # so each tap's slab added by col2im is contiguous per sample (about twice as fast as (c, i, j))
+            # so each tap's slab that col2im adds into dx is contiguous per sample (in (c, i, j) order it is strided)
             wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, kh * kw * cg, og)
             padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
             dxp = np.zeros((n, groups, cg, *padded), dtype=np.result_type(w, g))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..engine.function import Function, Node
+from ..engine.grad_mode import is_grad_enabled
 from .windows import Pair, add_taps, crop2d, out_size, pad2d, tap_slices
 
 Grads = tuple[np.ndarray | None, ...]
@@ -39,15 +40,18 @@ def _scatter(g_of_tap: Callable[[int], np.ndarray], x_shape: tuple[int, ...], pa
 class MaxPool2d(Function):
     """y[n, c, oh, ow] = max over the window's taps of xp, xp = x padded with -inf.
 
-    Ties and NaN follow PyTorch: the winner is the first tap (row-major) holding the maximum, and a
-    NaN beats everything (a later NaN replaces an earlier one). The gradient is the derivative of
-    picking one element:
+    The gradient is the derivative of picking one element:
 
         dL/dxp[r, s] = sum over the windows whose winning tap sits at (r, s) of grad_output[window]
 
     i.e. each window sends its whole gradient to ONE position, and a position that wins several
-    overlapping windows receives their sum. Padding positions (-inf) never win unless the whole
-    window is padding, which the argument checks rule out (padding <= kernel / 2).
+    overlapping windows receives their sum. The winner is the first tap (row-major) holding the maximum,
+    as in PyTorch; a window holding NaN outputs NaN and its winner is its first NaN. Padding (-inf) never
+    wins: the argument checks (padding <= kernel / 2) leave every window at least one real pixel.
+
+    Forward: y = element-wise maximum over the taps (one slice per tap, no copy of the windows). Then,
+    only when x needs a gradient (and recording is on), the winner: visiting the taps last to first,
+    every tap equal to y takes over, so the first equal one is left standing.
 
     Input: x (N, C, H, W). Attrs: ``kernel_size``, ``stride``, ``padding`` (pairs). Output (N, C, OH, OW).
     Saved for backward: the winning tap number of every window, (N, C, OH, OW), in the smallest unsigned
@@ -56,28 +60,37 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray, *, kernel_size: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-        out_hw, taps = _plan(x.shape, kernel_size, stride, padding)
+        _, taps = _plan(x.shape, kernel_size, stride, padding)
         xp = pad2d(x, padding, -np.inf)
-        rows, cols = taps[0]
-        best = xp[..., rows, cols].copy()
-        win = np.zeros(best.shape, dtype=np.min_scalar_type(len(taps) - 1)) if ctx.needs_input_grad[0] else None
-        for k, (rows, cols) in enumerate(taps[1:], start=1):
-            v = xp[..., rows, cols]
-            better = v > best
-            better |= np.isnan(v)
-            np.copyto(best, v, where=better)
-            if win is not None:
-                win[better] = k
-        if win is not None:
-            ctx.save_for_backward(win)
+        values = [xp[..., rows, cols] for rows, cols in taps]                 # one strided view per tap
+        y = values[0].copy()
+        for v in values[1:]:
+            np.maximum(y, v, out=y)                                          # NaN propagates, as in max()
         ctx.x_shape, ctx.taps = x.shape, taps
-        return best
+        if ctx.needs_input_grad[0] and is_grad_enabled():                      # else no backward will come
+            last = len(taps) - 1
+            win = np.full(y.shape, last, dtype=np.min_scalar_type(last))
+            nan = bool(np.isnan(y).any())
+            for k in range(last - 1, -1, -1):
+                hit = values[k] == y
+                if nan:
+                    hit |= np.isnan(values[k])
+                win -= hit * (win - k)                                       # win = k where hit (win > k here)
+            ctx.save_for_backward(win)
+        return y
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        (win,), zero = ctx.saved_tensors, np.zeros((), dtype=g.dtype)
-        return (_scatter(lambda k: np.where(win == k, g, zero), ctx.x_shape, ctx.attrs["padding"], ctx.taps,
-                         g.dtype),)
+        (win,) = ctx.saved_tensors
+        if np.isfinite(g).all():
+            def tap_grad(k: int) -> np.ndarray:                               # g where tap k won, else 0
+                return g * (win == k)
+        else:                                                                 # inf * 0 would give NaN: select
+            zero = np.zeros((), dtype=g.dtype)
+
+            def tap_grad(k: int) -> np.ndarray:
+                return np.where(win == k, g, zero)
+        return (_scatter(tap_grad, ctx.x_shape, ctx.attrs["padding"], ctx.taps, g.dtype),)
 
 
 class AvgPool2d(Function):
@@ -96,7 +109,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray, *, kernel_size: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-        out_hw, taps = _plan(x.shape, kernel_size, stride, padding)
+        _, taps = _plan(x.shape, kernel_size, stride, padding)
         xp = pad2d(x, padding)
         rows, cols = taps[0]
         acc = xp[..., rows, cols].copy()
