@@ -115,3 +115,18 @@ def test_the_real_command_trains_a_tiny_cnn_on_real_digits(tmp_path):
     summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
     # chance is 0.1; this run measured 0.70 (seed 0): 40 Adam steps are enough to learn far more than chance
     assert summary["test_acc"] > 0.5, summary
+
+
+def test_example_script_computes_what_the_command_computes(data_dir, tmp_path):
+    """examples/mnist_cnn.py spells out ``tinygrad-bn mnist --model cnn``: same seed, same numbers."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, str(ROOT / "examples" / "mnist_cnn.py"), "--dataset", "mnist",
+                          "--data-dir", str(data_dir), "--epochs", "1"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "mnist_cnn.npz").is_file()
+    args = parse(["mnist", "--model", "cnn", "--data-dir", str(data_dir), "--epochs", "1", "--no-progress",
+                  "--no-download", "--out", str(tmp_path / "out")])
+    row = cmd.train(args, log=lambda line: None)["history"][0]
+    assert (f"train loss {row['train_loss']:.4f}  train acc {100 * row['train_acc']:.2f}%  "
+            f"test acc {100 * row['test_acc']:.2f}%") in ran.stdout
