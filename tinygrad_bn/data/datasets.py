@@ -11,7 +11,7 @@ A file may be gzipped (``train-images-idx3-ubyte.gz``) or not (``train-images-id
 file is nowhere and ``download=True`` it is downloaded from the public mirrors into the cache: to a
 temporary file in the same folder, MD5-checked, then moved in place with ``os.replace``, so an
 interrupted or corrupt download never leaves a partial file under the real name. A cached file whose
-MD5 is wrong is downloaded again.
+MD5 is wrong is downloaded again. A cache that is not a writable folder is reported in one line.
 
 Checksums. A downloaded or cached ``.gz`` must match a known MD5. Two sums are known for each
 Fashion-MNIST file: the official one (Zalando's S3/GitHub) and the one of Debian's
@@ -20,6 +20,8 @@ Fashion-MNIST file: the official one (Zalando's S3/GitHub) and the one of Debian
 (``data_dir``, ``TINYGRAD_BN_DATA``) with an unknown sum is still loaded, with a warning, because the
 gzip CRC and the IDX reader's checks of magic number, dimensions and length catch truncation and
 corruption; unknown sums are refused only in the cache, which holds what this module downloaded.
+A file whose MD5 is that of a *different* known file (Fashion-MNIST's images placed as MNIST's, or
+the test labels named as the training labels) is always refused, with a message naming what it is.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def download_file(spec: DatasetSpec, filename: str, folder: Path) -> Path:
     of the accepted sums; a failed or mismatching attempt deletes its temporary file. Raises
     ``DatasetNotFoundError`` listing every mirror's failure when none worked.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    _writable_cache(folder)
     target, failures = folder / filename, []
     for base in spec.mirrors:
         url = base + filename
@@ -137,6 +139,19 @@ def download_file(spec: DatasetSpec, filename: str, folder: Path) -> Path:
     raise DatasetNotFoundError(f"could not download {spec.name} file {filename}:\n  " + "\n  ".join(failures))
 
 
+def _writable_cache(folder: Path) -> None:
+    """Create the cache ``folder``; ValueError (one line) if it is not a folder or not writable."""
+    fix = "set XDG_CACHE_HOME to a writable folder, or pass --data-dir (data_dir=) to local copies"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"the download cache {folder} (or a folder above it) is a file, not a folder; {fix}") from None
+    except OSError as e:
+        raise ValueError(f"the download cache {folder} cannot be created ({e.strerror or e}); {fix}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"the download cache {folder} is not writable; {fix}")
+
+
 def _search_folders(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> list[tuple[Path, bool]]:
     """(folder, is_cache) in search order."""
     folders: list[tuple[Path, bool]] = []
@@ -149,25 +164,72 @@ def _search_folders(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> li
     return folders
 
 
+def _known_sums() -> dict[str, str]:
+    """MD5 -> "Fashion-MNIST's t10k-images-idx3-ubyte.gz" for every file of every known data set."""
+    return {md5: f"{spec.name}'s {name}" for spec in DATASETS.values() for name, sums in spec.md5.items()
+            for md5 in sums}
+
+
+def _short(path: str | os.PathLike) -> str:
+    """``path`` for a message: in full up to 160 characters, else its start and end around "..."."""
+    text = os.fspath(path)
+    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"
+
+
+def _is_file(candidate: Path) -> bool:
+    """Whether ``candidate`` is a file to read; ValueError for what a user must fix (a folder in its
+    place, a folder that cannot be searched, a path the system refuses as too long)."""
+    try:
+        if candidate.is_dir():
+            raise ValueError(f"{candidate}: is a folder, where a data file of that name was expected")
+        if candidate.is_file():
+            return True
+        folder = candidate.parent
+        if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+            raise ValueError(f"{folder}: permission denied (the data folder is not readable)")
+        return False
+    except OSError as e:  # e.g. ENAMETOOLONG, which is_file does not swallow
+        raise ValueError(f"{_short(candidate)}: cannot be looked up ({e.strerror or e})") from None
+
+
+def _md5_or_error(path: Path) -> str:
+    try:
+        return md5sum(path)
+    except PermissionError:
+        raise ValueError(f"{path}: permission denied (the data file is not readable)") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
 def _find_local(spec: DatasetSpec, filename: str, folders: list[tuple[Path, bool]]) -> Path | None:
     """The first acceptable local copy of ``filename`` (gzipped or not), or None.
 
-    A cached ``.gz`` with a wrong MD5 is deleted (it will be downloaded again); a user-supplied one
-    with an unknown MD5 is used with a warning (the IDX reader still validates it).
+    A ``.gz`` whose MD5 is that of another known file (Fashion-MNIST placed as MNIST, test labels
+    named as training labels) is refused with a ValueError naming what it is. A cached ``.gz`` with
+    an unknown MD5 is deleted (it will be downloaded again); a user-supplied one is used with a
+    warning (the IDX reader still validates it).
     """
     for folder, is_cache in folders:
         for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
-            if not candidate.is_file():
+            if not _is_file(candidate):
                 continue
             if candidate.suffix != ".gz":
                 return candidate
-            got = md5sum(candidate)
+            got = _md5_or_error(candidate)
             if got in spec.md5[filename]:
                 return candidate
+            other = _known_sums().get(got)
+            if other is not None:
+                raise ValueError(f"{candidate}: this file is {other} (by its MD5 {got}), not {spec.name}'s "
+                                 f"{filename}; put the right file there")
             if is_cache:
                 warnings.warn(f"{candidate}: MD5 {got} does not match {spec.md5[filename][0]}; downloading again",
                               stacklevel=3)
-                candidate.unlink()
+                try:
+                    candidate.unlink()
+                except OSError as e:
+                    raise ValueError(f"{candidate}: a damaged cached file that cannot be removed "
+                                     f"({e.strerror or e}); delete it by hand") from None
                 continue
             warnings.warn(f"{candidate}: MD5 {got} is not a known sum of {spec.name}'s {filename} "
                           f"({', '.join(spec.md5[filename])}); loading it anyway after checking its IDX structure",
@@ -202,8 +264,18 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     spec = DATASETS[name]
     folders = _search_folders(spec, data_dir)
     paths, missing = {}, []
+    if data_dir is not None:
+        try:
+            not_folder = Path(data_dir).exists() and not Path(data_dir).is_dir()
+        except OSError as e:  # e.g. a name too long for the file system
+            raise ValueError(f"{func}: data_dir {_short(data_dir)}: {e.strerror or e}") from None
+        if not_folder:
+            raise ValueError(f"{func}: data_dir {data_dir} is a file, not a folder")
     for filename in spec.files[split]:
-        path = _find_local(spec, filename, folders)
+        try:
+            path = _find_local(spec, filename, folders)
+        except ValueError as e:
+            raise ValueError(f"{func}: {e}") from None
         if path is None:
             missing.append(filename)
         paths[filename] = path
@@ -212,6 +284,8 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     for filename in missing:
         try:
             paths[filename] = download_file(spec, filename, cache_dir() / spec.folder)
+        except ValueError as e:  # the cache is not a writable folder
+            raise ValueError(f"{func}: {spec.name} {split} split not found locally, and {e}") from None
         except DatasetNotFoundError as e:
             raise DatasetNotFoundError(_not_found_message(spec, func, split, missing, folders,
                                                           f"offline or mirrors unreachable: {e}")) from None
