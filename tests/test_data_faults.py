@@ -17,6 +17,7 @@ import pytest
 from tinygrad_bn.data import datasets as ds
 from tinygrad_bn.data import idx, load_mnist, read_idx, write_idx
 
+SHARED = os.environ.get(ds.ENV_VAR)  # read before the fixture below removes it
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -159,9 +160,8 @@ def test_file_of_another_known_data_set_is_refused_naming_it(tmp_path, isolated,
 
 
 def test_real_fashion_mnist_placed_as_mnist_is_refused(tmp_path, isolated):
-    shared = os.environ.get(ds.ENV_VAR)
-    real = Path(shared or ".") / "fashion-mnist"
-    if not shared or not (real / "t10k-images-idx3-ubyte.gz").is_file():
+    real = Path(SHARED or ".") / "fashion-mnist"
+    if not SHARED or not (real / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"set {ds.ENV_VAR} to a folder holding fashion-mnist/ to run this")
     (tmp_path / "d" / "mnist").mkdir(parents=True)
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
