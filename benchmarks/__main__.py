@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: every performance target of issue 8 in one Markdown table, with the machine.
+"""``python -m benchmarks``: every performance target in one Markdown table, with the machine.
 
     python -m benchmarks [--rounds 15] [--threads N] [--cpu-time] [--epochs 2] [--no-memory] [--quick]
 

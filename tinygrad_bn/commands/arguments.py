@@ -71,5 +71,5 @@ def report_data_error(err: Exception, args: argparse.Namespace, command: str) ->
 
     hint = ""
     if isinstance(err, DatasetNotFoundError) and args.holdout is None:
-        hint = "\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the last N."
+        hint = "\nOnly the test split at hand? --holdout N trains on it minus N images and tests on the last N."
     print(f"tinygrad-bn {command}: error: {err}{hint}", file=sys.stderr)

@@ -47,7 +47,7 @@ SPLITS = ("train", "test")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The data set is not on this machine and could not be downloaded; the message says what to do."""
+    """The data set is not stored locally and could not be downloaded; the message says what to do."""
 
 
 @dataclass(frozen=True)
