@@ -168,3 +168,13 @@ def test_real_fashion_mnist_placed_as_mnist_is_refused(tmp_path, isolated):
         shutil.copy(real / name, tmp_path / "d" / "mnist" / name)
     with pytest.raises(ValueError, match="this file is Fashion-MNIST's t10k-images-idx3-ubyte.gz .* not MNIST's"):
         load_mnist("test", data_dir=tmp_path / "d", download=False)
+
+
+def test_random_shift_larger_than_the_image_is_refused():
+    from tinygrad_bn.data import RandomShift
+
+    images = np.ones((2, 28, 28), np.uint8)
+    assert RandomShift(27, seed=0)(images).shape == (2, 28, 28)
+    with pytest.raises(ValueError, match=r"RandomShift: max_shift 28 would move whole images out of their 28x28 "
+                                         r"frame; expected less than 28"):
+        RandomShift(28, seed=0)(images)
