@@ -1,0 +1,264 @@
+"""What every training command does around its training, in one place: the ``--out`` folder (checked
+before any work, locked against a second run, never overwritten silently), checkpoints and
+``--resume``, Ctrl-C and SIGTERM, divergence, and the exit statuses.
+
+    def run(args):
+        return runs.run_training("mnist", args, finished=("model.npz",), body=lambda run: train(args, run))
+
+Inside ``body(run)``: ``run.resume_from`` is the checkpoint to continue from (or None); call
+``run.save_checkpoint(epoch=..., ...)`` after each epoch and write the final outputs inside
+``with run.critical():`` (a signal then waits until the block is done).
+
+Exit statuses (``EXIT_*``): 0 done; 1 the training diverged, or the data set is not available;
+2 a usage error, reported in one line before any work where possible (a bad option, an ``--out`` that
+cannot be created or written or that holds another run, data that cannot be read); 130 stopped by
+SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal number, as shells report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import signal
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tinygrad_bn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tinygrad_bn.train import DivergenceError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHECKPOINT = "checkpoint.npz"
+LOCK = ".lock"
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunError(Exception):
+    """An error for the user, printed as one line; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (a BaseException, so ``except Exception`` in the training does not stop it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def add_run_arguments(p: argparse.ArgumentParser, finished: str) -> None:
+    """--resume and --force (``finished`` names the file a finished run leaves, for the help text)."""
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue the unfinished run in --out from its last checkpoint ({CHECKPOINT}), with the "
+                        "options it was started with")
+    p.add_argument("--force", action="store_true",
+                   help=f"start afresh even if --out holds a run ({finished}, {CHECKPOINT}): they are replaced")
+
+
+def short(path: str | os.PathLike[str]) -> str:
+    """A path for a one-line message: shortened in the middle beyond 160 characters."""
+    text = os.fspath(path)
+    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"
+
+
+def check_writable_folder(out: Path, option: str = "--out") -> None:
+    """Create ``out`` if needed and write (then remove) a file in it; RunError naming the problem."""
+    where = f"{option} {short(out)}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunError(f"{where}: is a file, not a folder") from None
+    except OSError as e:
+        problem = "a folder above it is a file" if e.errno == errno.ENOTDIR else e.strerror or str(e)
+        raise RunError(f"{where}: cannot be created ({problem})") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise RunError(f"{where}: cannot be written ({e.strerror or e})") from None
+
+
+def check_writable_file(path: Path, option: str = "--out") -> None:
+    """The folder of ``path`` can be created and written, and ``path`` is not a folder."""
+    check_writable_folder(path.parent if str(path.parent) else Path("."), option)
+    if path.is_dir():
+        raise RunError(f"{option} {short(path)}: is a folder; give a file name")
+
+
+class _Lock:
+    """An exclusive ``flock`` on ``folder/.lock``, held while the run lives (released by the system if
+    the process dies, so a lock is never stale); the file is removed when the run ends."""
+
+    def __init__(self, folder: Path):
+        self.path, self.fd = folder / LOCK, -1
+
+    def acquire(self, command: str) -> None:
+        if fcntl is None:  # pragma: no cover
+            return
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                holder = self.path.read_text().strip() if self.path.exists() else "another process"
+                raise RunError(f"--out {short(self.path.parent)}: another run is writing into this folder "
+                               f"({holder}); wait for it or choose another --out") from None
+            try:  # the file we locked may have been removed by the run that just ended: lock the new one
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"tinygrad-bn {command}, process {os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            os.close(self.fd)  # closing releases the flock
+            self.fd = -1
+
+
+class Run:
+    """One run of a training command in its ``--out`` folder (see the module docstring)."""
+
+    def __init__(self, command: str, out: Path, finished: tuple[str, ...]):
+        self.command, self.out, self.finished = command, out, finished
+        self.checkpoint = out / CHECKPOINT
+        self.resume_from: Checkpoint | None = None
+        self.saved_epoch: int | None = None   # the epoch of the newest checkpoint on disk
+        self.epoch: int | None = None         # the epoch being trained (for the interrupt message)
+        self._lock = _Lock(out)
+        self._signal: int | None = None
+        self._critical = 0
+
+    # ---- the folder -------------------------------------------------------------------------
+    def open(self, resume: bool, force: bool) -> None:
+        """Check and lock ``--out``; with ``resume`` read its checkpoint; refuse to overwrite a run silently."""
+        if resume and force:
+            raise RunError("--resume continues the run in --out, --force replaces it: give one of them")
+        check_writable_folder(self.out)
+        self._lock.acquire(self.command)
+        done = [name for name in self.finished if (self.out / name).exists()]
+        has_checkpoint = self.checkpoint.is_file()
+        where = f"--out {short(self.out)}"
+        if force:
+            for name in [*self.finished, CHECKPOINT]:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out / name).unlink()
+        elif resume:
+            if not has_checkpoint:
+                raise RunError(f"--resume: {where} holds no checkpoint ({CHECKPOINT}) to continue; start a "
+                               "new run without --resume")
+            try:
+                self.resume_from = load_checkpoint(self.checkpoint)
+            except (ValueError, FileNotFoundError) as e:
+                raise RunError(f"--resume: {e}; start over with --force") from None
+            self.saved_epoch = self.resume_from.epoch
+        elif done or has_checkpoint:
+            if done:
+                what = f"a finished run ({', '.join(done)}); pass --force to replace it"
+            else:
+                what = (f"an unfinished run ({CHECKPOINT}); pass --resume to continue it, --force to start "
+                        "over")
+            raise RunError(f"{where} already holds {what}, or choose another --out folder")
+
+    def close(self) -> None:
+        self._lock.release()
+
+    # ---- checkpoints and signals ------------------------------------------------------------
+    def save_checkpoint(self, *, epoch: int, **states: Any) -> None:
+        """``tinygrad_bn.checkpoint.save_checkpoint`` into ``--out``, shielded from signals."""
+        with self.critical():
+            save_checkpoint(self.checkpoint, epoch=epoch, **states)
+            self.saved_epoch = epoch
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """A block that a signal does not cut short: the stop happens right after it."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if self._signal is not None and not self._critical:
+            raise Interrupted(self._signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signal = signum
+        if not self._critical:
+            raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM stop the training at the next safe point (raising :class:`Interrupted`)."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def interrupted_message(self, signum: int) -> str:
+        name = signal.Signals(signum).name
+        during = f" during epoch {self.epoch}" if self.epoch is not None else ""
+        if self.saved_epoch is None:
+            return (f"stopped by {name}{during}, before any epoch finished: nothing was saved; run the "
+                    "command again to start over")
+        return (f"stopped by {name}{during}; the checkpoint after epoch {self.saved_epoch} is in "
+                f"{short(self.checkpoint)}; continue with: tinygrad-bn {self.command} --out {short(self.out)} "
+                "--resume")
+
+
+def run_training(command: str, out: Path, *, resume: bool, force: bool, finished: tuple[str, ...],
+                 body: Callable[[Run], int], diverged_hints: Callable[[DivergenceError], str] | None = None) -> int:
+    """Open the run in ``out``, call ``body(run)`` under the signal handlers, and turn every way it can
+    end into one line on stderr and an exit status (see the module docstring)."""
+    run = Run(command, out, finished)
+
+    def error(message: str) -> None:
+        print(f"tinygrad-bn {command}: error: {message}", file=sys.stderr, flush=True)
+
+    try:
+        with run.signals():
+            try:
+                run.open(resume, force)
+                with warnings.catch_warnings():  # overflow warnings of a diverging run: the error below says it
+                    warnings.filterwarnings("ignore", "overflow|invalid value|divide by zero", RuntimeWarning)
+                    return body(run)
+            finally:
+                run.close()
+    except Interrupted as stop:
+        print(f"tinygrad-bn {command}: {run.interrupted_message(stop.signum)}", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    except RunError as e:
+        error(str(e))
+        return e.status
+    except DivergenceError as e:
+        at = f"epoch {e.epoch}" + (f", step {e.step}" if e.step is not None else "")
+        what = f"the loss became {e.value}" if e.what == "loss" else f"{e.what} became non-finite"
+        kept = (f"the last good checkpoint (after epoch {run.saved_epoch}) is in {short(run.checkpoint)}"
+                if run.saved_epoch is not None else "no epoch finished, so there is no checkpoint")
+        hints = diverged_hints(e) if diverged_hints is not None else ""
+        error(f"the training diverged at {at}: {what}{'; ' + hints if hints else ''}; {kept}; no model was written")
+        return EXIT_FAILED
+    except MemoryError as e:
+        error(f"out of memory ({e or 'an array could not be allocated'}); use a smaller model or batch")
+        return EXIT_USAGE
