@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tinygrad_bn.reporting import machine
+from tinygrad_bn.cli.reporting import machine
 
 
 @dataclass(frozen=True)

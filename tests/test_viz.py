@@ -13,7 +13,7 @@ import tinygrad_bn as tg
 import tinygrad_bn.functional as F
 from tinygrad_bn import viz
 from tinygrad_bn.nn import BatchNorm1d, Dropout, Module, Parameter
-from tinygrad_bn.viz_labels import COLORS, NONFINITE_BORDER, fmt_attr
+from tinygrad_bn.viz.labels import COLORS, NONFINITE_BORDER, fmt_attr
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$", re.M)
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
@@ -281,10 +281,10 @@ def test_drawing_changes_neither_graph_nor_gradients():
     net, loss, _ = step()
     ref_net, ref_loss, _ = step(Net())
     ref_loss.backward()
-    before = {id(t): t._retains_grad for t in viz._topological([loss])}
+    before = {id(t): t._retains_grad for t in viz.graph._topological([loss])}
     viz.draw(loss, model=net, show_grad=True, show_saved=True, compact=True, max_depth=3)
     viz.draw(loss, model=net, show_grad=True)
-    assert all(t._retains_grad == before[id(t)] for t in viz._topological([loss]))
+    assert all(t._retains_grad == before[id(t)] for t in viz.graph._topological([loss]))
     assert all(p.grad is None for p in net.parameters())
     loss.backward()  # the graph was not freed by drawing
     for (name, p), q in zip(net.named_parameters(), ref_net.parameters()):

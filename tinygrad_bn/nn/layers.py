@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import functional as F
 from ..checks import check_int
-from ..tensor import Tensor
+from ..engine.tensor import Tensor
 from . import init
 from .module import Module, Parameter
 from .normalization import _float_dtype

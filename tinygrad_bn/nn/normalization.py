@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..ops.normalization import check_count, check_eps, check_momentum, check_normalized_shape
-from ..tensor import Tensor
+from ..checks import check_int
+from ..engine.tensor import Tensor
+from ..functional.normalization import check_eps, check_momentum, check_normalized_shape
 from .module import Module, Parameter
 
 
@@ -46,7 +47,7 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, dtype: Any = None):
         super().__init__()
         name = type(self).__name__
-        self.num_features = check_count(num_features, "num_features", name)
+        self.num_features = check_int(num_features, name, "num_features")
         self.eps = check_eps(eps, name)
         self.momentum = check_momentum(momentum, name, allow_none=True)
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
@@ -141,8 +142,8 @@ class GroupNorm(Module):
                  dtype: Any = None):
         super().__init__()
         name = type(self).__name__
-        self.num_groups = check_count(num_groups, "num_groups", name)
-        self.num_channels = check_count(num_channels, "num_channels", name)
+        self.num_groups = check_int(num_groups, name, "num_groups")
+        self.num_channels = check_int(num_channels, name, "num_channels")
         if self.num_channels % self.num_groups:
             raise ValueError(f"{name}: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.eps = check_eps(eps, name)

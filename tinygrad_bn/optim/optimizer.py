@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad
-from ..tensor import Tensor
+from ..engine.function import enable_grad
+from ..engine.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 

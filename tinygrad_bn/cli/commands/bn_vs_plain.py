@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...tables import markdown_table
 from .arguments import add_data_arguments, load_data, number
 
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
           f"Data: {data.description}. Model 784-100-100-100-10 with sigmoids (and BN before each sigmoid), "
           f"plain SGD lr {args.lr:g}, batch {args.batch_size}, {args.steps} steps, evaluated every "
           f"{args.eval_every} steps, seed {args.seed}.", "",
-          reporting.markdown_table(summary, floatfmt=".4f"), ""]
+          markdown_table(summary, floatfmt=".4f"), ""]
     seconds = round(time.perf_counter() - start, 1)
     (out / "results.md").write_text("\n".join(md))
     reporting.write_json(out / "summary.json", {

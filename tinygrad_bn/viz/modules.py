@@ -17,11 +17,11 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .tensor import Tensor
+from ..engine.tensor import Tensor
 
 if TYPE_CHECKING:
-    from .autograd import Node
-    from .nn.module import Module
+    from ..engine.function import Node
+    from ..nn.module import Module
 
 
 def module_of(name: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import platform
 import sys
@@ -22,27 +21,7 @@ from typing import Any
 
 import numpy as np
 
-Row = Mapping[str, Any]
-
-
-def _check_rows(fn: str, rows: Sequence[Row]) -> list[Row]:
-    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
-        raise TypeError(f"{fn}: rows must be a list of dicts, got {type(rows).__name__}")
-    for i, r in enumerate(rows):
-        if not isinstance(r, Mapping):
-            raise TypeError(f"{fn}: rows[{i}] must be a dict, got {type(r).__name__}")
-    return list(rows)
-
-
-def _columns(rows: Sequence[Row], columns: Sequence[str] | None) -> list[str]:
-    """The given columns, else every key in order of first appearance."""
-    if columns is not None:
-        return list(columns)
-    seen: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            seen.setdefault(k, None)
-    return list(seen)
+from ..tables import Row, check_rows, columns_of
 
 
 def _plain(x: Any) -> Any:
@@ -64,10 +43,10 @@ def _prepare(path: str | Path) -> Path:
 
 def write_csv(path: str | Path, rows: Sequence[Row], columns: Sequence[str] | None = None) -> Path:
     """Write rows as CSV with a header line (columns: given, else every key); missing values are empty."""
-    rows = _check_rows("write_csv", rows)
+    rows = check_rows("write_csv", rows)
     path = _prepare(path)
     with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=_columns(rows, columns), extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=columns_of(rows, columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     return path
@@ -78,38 +57,6 @@ def write_json(path: str | Path, obj: Any) -> Path:
     path = _prepare(path)
     path.write_text(json.dumps(obj, indent=2, default=_plain) + "\n")
     return path
-
-
-def _fmt(x: Any, floatfmt: str) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (float, np.floating)):
-        return "nan" if math.isnan(x) else format(float(x), floatfmt)
-    return str(x).replace("|", "\\|")
-
-
-def markdown_table(rows: Sequence[Row], columns: Sequence[str] | None = None, floatfmt: str = ".4g") -> str:
-    """A GitHub-flavoured Markdown table: header, separator, one line per row (no trailing newline).
-
-    Floats are formatted with ``format(x, floatfmt)``; numbers are right-aligned, text left-aligned.
-    An empty ``rows`` gives just the header (or "" when there are no columns either).
-    """
-    rows = _check_rows("markdown_table", rows)
-    cols = _columns(rows, columns)
-    if not cols:
-        return ""
-    cells = [[_fmt(r.get(c), floatfmt) for c in cols] for r in rows]
-    numeric = [bool(rows) and all(isinstance(r.get(c), (int, float, np.number)) for r in rows) for c in cols]
-    widths = [max([len(c), 3] + [len(line[j]) for line in cells]) for j, c in enumerate(cols)]
-
-    def line(values: list[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
-        return "| " + " | ".join(parts) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
-    return "\n".join([line(list(cols)), sep] + [line(c) for c in cells])
 
 
 def _pyplot():

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...tables import markdown_table
 from .arguments import add_data_arguments, load_data, number, widths
 
 
@@ -62,7 +63,7 @@ def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict
     md = ["## (a) Synthetic input x ~ N(c, v): closed form vs measured variance shift", "",
           f"{args.samples} samples per channel (4 channels) to learn running_var, as many to measure; "
           f"seed {args.seed}.",
-          "", reporting.markdown_table(rows, floatfmt=".4f"), ""]
+          "", markdown_table(rows, floatfmt=".4f"), ""]
     return rows, md
 
 
@@ -114,9 +115,9 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
           f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
           f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
           "### Variance shift per BN layer (mean over channels; worst channel)", "",
-          reporting.markdown_table(shift, floatfmt=".4f"), "",
+          markdown_table(shift, floatfmt=".4f"), "",
           "### Test accuracy: as trained, BN statistics refreshed with dropout on, after recalibrate_bn", "",
-          reporting.markdown_table(acc, floatfmt=".4f"), ""]
+          markdown_table(acc, floatfmt=".4f"), ""]
     return {"data": data.description, "variance_shift": shift, "accuracy": acc}, md
 
 

@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """(train images, train labels, test images, test labels, a one-line description) per the arguments."""
-    from ..data import load_dataset
+    from ...data import load_dataset
 
     download = not args.no_download
     if args.holdout is None:
@@ -78,7 +78,7 @@ def model_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_optimizer(args: argparse.Namespace, params: Any) -> tuple[Any, Any, str]:
     """(optimizer, scheduler or None, description) for the arguments."""
-    from .. import optim
+    from ... import optim
 
     lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     wd = DEFAULT_WEIGHT_DECAY[args.optimizer] if args.weight_decay is None else args.weight_decay
@@ -115,9 +115,9 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     """
     import tinygrad_bn as tg
 
-    from ..data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
-    from ..models import mlp
-    from ..train import fit
+    from ...data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
+    from ...models import mlp
+    from ...train import fit
 
     started = time.perf_counter()
     x_train, y_train, x_test, y_test, split = load_data(args)
@@ -207,7 +207,7 @@ def load_trained(out: str | os.PathLike) -> Any:
     """Rebuild the model a run saved in ``out`` (model.npz + metrics.json), in evaluation mode."""
     import tinygrad_bn as tg
 
-    from ..models import mlp
+    from ...models import mlp
 
     out = Path(out)
     cfg = json.loads((out / "metrics.json").read_text())["model"]
@@ -217,7 +217,7 @@ def load_trained(out: str | os.PathLike) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import DatasetNotFoundError
+    from ...data import DatasetNotFoundError
 
     try:
         result = train(args)

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import diagnostics, nn
-from ..nn.utils import recalibrate_bn
+from ... import diagnostics, nn
+from ...nn.utils import recalibrate_bn
 from .common import Splits
 
 PLACEMENTS = ("none", "dropout-before-bn", "dropout-after-last-bn", "uout-before-bn")
@@ -60,10 +60,10 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
             p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = 10_000,
             seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
-    from .. import optim
-    from ..data import DataLoader
-    from ..random import manual_seed
-    from ..train import evaluate, train_epoch
+    from ... import optim
+    from ...data import DataLoader
+    from ...random import manual_seed
+    from ...train import evaluate, train_epoch
 
     manual_seed(seed)
     model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)

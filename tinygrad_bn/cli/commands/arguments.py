@@ -54,7 +54,7 @@ def add_data_arguments(p: argparse.ArgumentParser, default_dataset: str = "fashi
 def load_data(args: argparse.Namespace, command: str) -> Any:
     """The prepared :class:`~tinygrad_bn.experiments.common.Splits` per the data options, or None after
     printing a one-paragraph error (missing files, bad --holdout) to stderr."""
-    from ..data import DatasetNotFoundError
+    from ...data import DatasetNotFoundError
     from ..experiments.common import load_splits
 
     try:
@@ -67,7 +67,7 @@ def load_data(args: argparse.Namespace, command: str) -> Any:
 
 def report_data_error(err: Exception, args: argparse.Namespace, command: str) -> None:
     """Print ``tinygrad-bn COMMAND: error: ...`` to stderr; for missing data, add the --holdout hint."""
-    from ..data import DatasetNotFoundError
+    from ...data import DatasetNotFoundError
 
     hint = ""
     if isinstance(err, DatasetNotFoundError) and args.holdout is None:

@@ -1,6 +1,6 @@
 """The ``tinygrad-bn`` command (also ``python -m tinygrad_bn``).
 
-Each subcommand lives in its own module under ``tinygrad_bn/commands/`` with two functions,
+Each subcommand lives in its own module under ``tinygrad_bn/cli/commands/`` with two functions,
 ``add_arguments(parser)`` and ``run(args) -> int``, and is imported only when it runs, so
 ``tinygrad-bn --help`` stays fast.
 """
@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {}
 
 
 def register_command(name: str, module: str, help: str) -> None:
-    """Make ``tinygrad-bn NAME`` run ``tinygrad_bn.commands.MODULE``."""
+    """Make ``tinygrad-bn NAME`` run ``tinygrad_bn.cli.commands.MODULE``."""
     COMMANDS[name] = (module, help)
 
 
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(f"tinygrad_bn.commands.{module}").add_arguments(p)
+        importlib.import_module(f"tinygrad_bn.cli.commands.{module}").add_arguments(p)
     return parser
 
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(importlib.import_module(f"tinygrad_bn.commands.{args._module}").run(args) or 0)
+    return int(importlib.import_module(f"tinygrad_bn.cli.commands.{args._module}").run(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn
+from ... import nn
 from .common import Splits
 
 HIDDEN = (100, 100, 100)
@@ -25,16 +25,16 @@ HIDDEN = (100, 100, 100)
 
 def build(batch_norm: bool, in_features: int = 784, num_classes: int = 10) -> nn.Sequential:
     """784-100-100-100-10 with sigmoids; ``batch_norm``: Linear -> BN -> Sigmoid in each hidden block."""
-    from ..models import mlp
+    from ...models import mlp
 
     return mlp(in_features, HIDDEN, num_classes, batch_norm=batch_norm, dropout=0.0, activation="sigmoid")
 
 
 def _last_sigmoid_input(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
     """The input to the last hidden sigmoid (all its units), eval mode, no grad: (N, 100)."""
-    from ..autograd import no_grad
-    from ..nn.utils import preserved_modes
-    from ..tensor import Tensor
+    from ...autograd import no_grad
+    from ...engine.tensor import Tensor
+    from ...nn.utils import preserved_modes
 
     layers = list(model.children())
     last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Sigmoid))
@@ -57,12 +57,12 @@ def _check(steps: int, eval_every: int, lr: float, batch_size: int) -> None:
 def train_one(label: str, batch_norm: bool, data: Splits, *, steps: int, eval_every: int, lr: float,
               batch_size: int, seed: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Train one network for ``steps`` SGD steps, recording a row at step 0, every ``eval_every`` and the end."""
-    from .. import functional as F
-    from .. import optim
-    from ..data import DataLoader
-    from ..random import manual_seed
-    from ..tensor import Tensor
-    from ..train import evaluate
+    from ... import functional as F
+    from ... import optim
+    from ...data import DataLoader
+    from ...engine.tensor import Tensor
+    from ...random import manual_seed
+    from ...train import evaluate
 
     manual_seed(seed)
     model = build(batch_norm, data.x_train.shape[1])

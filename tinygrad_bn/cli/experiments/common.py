@@ -35,7 +35,7 @@ def load_splits(dataset: str, data_dir: str | os.PathLike | None = None, holdout
                 limit: int | None = None, download: bool = True) -> Splits:
     """Load and prepare ``dataset`` (see the module docstring). ``limit`` keeps the first ``limit`` training
     images (after the holdout split), e.g. for a quick run."""
-    from ..data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, load_dataset, prepare
+    from ...data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, load_dataset, prepare
 
     if dataset not in DATASETS:
         raise ValueError(f"load_splits: dataset must be one of {DATASETS}, got {dataset!r}")

@@ -4,7 +4,7 @@ One parametrized test (``tests/test_registry.py``) runs :func:`tinygrad_bn.gradc
 every registered op and every sample, and fails if any ``Function`` defined in the package is not
 reached by some sample. Users extend it for their own ops::
 
-    from tinygrad_bn.registry import Sample, register_op
+    from tinygrad_bn.testing.registry import Sample, register_op
     register_op("my_softplus", lambda x: my_softplus(x), lambda rng: [Sample((rng.standard_normal((3, 4)),))])
 
 A sample's float arrays become float64 tensors with ``requires_grad=True``; anything else (integer

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import autograd
-from .tensor import Tensor
-from .viz_labels import COLORS, edge_label, html_label, legend_label, op_node, tensor_label, tensor_node
-from .viz_modules import ModuleTrace, guess_modules, module_of, trace_modules
+from ..engine import backward
+from ..engine.tensor import Tensor
+from .labels import COLORS, edge_label, html_label, legend_label, op_node, tensor_label, tensor_node
+from .modules import ModuleTrace, guess_modules, module_of, trace_modules
 
 if TYPE_CHECKING:
     import graphviz
 
-    from .nn.module import Module
+    from ..nn.module import Module
 
 __all__ = ["draw", "render", "retain_grads", "trace_modules", "GraphvizNotFoundError", "COLORS"]
 
@@ -271,7 +271,7 @@ def _gradients(roots: list[Tensor], shown: list[Tensor], order: list[Tensor]) ->
     r = roots[0]
     alive = not any(t._ctx is not None and t._ctx.released for t in order)
     if missing and alive and len(roots) == 1 and r.requires_grad and r.size == 1:
-        for t, g in zip(missing, autograd.grad(r, missing, retain_graph=True)):
+        for t, g in zip(missing, backward.grad(r, missing, retain_graph=True)):
             if g is not None:
                 grads[id(t)] = g
     return grads

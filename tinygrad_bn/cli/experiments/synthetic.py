@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import diagnostics, nn
-from ..tensor import Tensor
+from ... import diagnostics, nn
+from ...engine.tensor import Tensor
 
 #: noise kind -> (layer class, closed form Delta(c, v, rate), name of the rate)
 NOISES: dict[str, tuple[type[nn.Module], Callable[[float, float, float], float], str]] = {

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .autograd import Node
-    from .tensor import Tensor
+    from ..engine.function import Node
+    from ..engine.tensor import Tensor
 
 #: Fill colour of each node role (ColorBrewer pastels: distinct in print and for common colour blindness).
 COLORS: dict[str, str] = {

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
-from .random import NoiseTape, record_noise
-from .tensor import Tensor
+from ..engine import backward, function
+from ..engine.tensor import Tensor
+from ..random import NoiseTape, record_noise
 
 
 class GradcheckError(AssertionError):
@@ -44,7 +44,7 @@ def _outputs(result: Any) -> list[Tensor]:
 
 
 def _evaluate(fn: Callable[..., Any], tensors: list[Any], noise: NoiseTape) -> list[np.ndarray]:
-    with noise.replay(), autograd.no_grad():
+    with noise.replay(), function.no_grad():
         return [np.array(o.data, dtype=np.float64) for o in _outputs(fn(*tensors))]
 
 
@@ -118,7 +118,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, *, eps: fl
 def _analytic(output: Tensor, t: Tensor, seed_grad: np.ndarray) -> np.ndarray:
     if not output.requires_grad:
         return np.zeros(t.shape)
-    (g,) = autograd.grad(output, (t,), grad_output=seed_grad, retain_graph=True)
+    (g,) = backward.grad(output, (t,), seed_grad, retain_graph=True)
     if g is None:
         return np.zeros(t.shape)
     if g.shape != t.shape:
