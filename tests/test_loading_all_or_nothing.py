@@ -151,7 +151,7 @@ def test_optimizer_load_accepts_a_round_trip_through_save(tmp_path):
     (lambda o: StepLR(o, 2), {"step_size": 0}, r"'step_size' must be a positive integer, got 0"),
     (lambda o: StepLR(o, 2), {"base_lrs": [0.1, 0.2]}, r"'base_lrs' has 2 value\(s\), the optimizer has 1"),
     (lambda o: CosineAnnealingLR(o, 5), {"eta_min": -1.0}, r"invalid eta_min -1.0"),
-    (lambda o: CosineAnnealingLR(o, 5), {"T_max": 2.5}, r"'T_max' must be a positive integer"),
+    (lambda o: CosineAnnealingLR(o, 5), {"T_max": 2.5}, r"'T_max' must be an integer, got float 2.5"),
 ])
 def test_scheduler_load_validates_everything_first(make, edit, message):
     _, opt = _stepped(lambda ps: optim.SGD(ps, lr=0.1))

@@ -37,8 +37,8 @@ class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss (or parameter): it diverged.
 
     ``epoch`` (1-based, None when ``train_epoch`` ran on its own), ``step`` (1-based within the
-    epoch, None for a check at the end of an epoch), ``what`` (``"loss"`` or the state_dict key of
-    the first non-finite tensor) and ``value`` (the loss, or None) say where.
+    epoch, None for a check at the end of an epoch), ``what`` (``"loss"``, ``"test loss"`` or the
+    state_dict key of the first non-finite tensor) and ``value`` (the loss, or None) say where.
     """
 
     def __init__(self, message: str, *, epoch: int | None, step: int | None, what: str, value: float | None):
@@ -191,6 +191,10 @@ def fit(model: Module, optimizer: Any, train_loader: Iterable[tuple[np.ndarray, 
         train = train_epoch(model, train_loader, optimizer, scheduler=scheduler, progress=progress,
                             desc=f"epoch {epoch}/{epochs}", check_finite=check_finite, epoch=epoch)
         test = evaluate(model, test_images, test_labels)
+        if check_finite and not math.isfinite(test["loss"]):
+            raise DivergenceError(f"fit: the test loss is {test['loss']} after epoch {epoch}: the training diverged "
+                                  "(check_finite=False trains on)", epoch=epoch, step=None, what="test loss",
+                                  value=test["loss"])
         row = {"epoch": epoch, "lr": lr, "train_loss": train["loss"], "train_acc": train["acc"],
                "test_loss": test["loss"], "test_acc": test["acc"], "seconds": time.perf_counter() - start,
                "peak_rss_mb": peak_rss_mb()}

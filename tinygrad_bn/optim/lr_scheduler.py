@@ -88,7 +88,10 @@ class LRScheduler:
                     raise ValueError(f"{name}: 'last_epoch' must be an integer >= -1, got {v!r}")
                 new[k] = v
             elif isinstance(current, int):
-                new[k] = check_int(v, name, repr(k))
+                try:
+                    new[k] = check_int(v, name, repr(k))
+                except TypeError as e:  # a float where the integer was: a wrong value of the file
+                    raise ValueError(str(e)) from None
             else:
                 new[k] = check_hyper(name, k, v)
         for k, v in new.items():

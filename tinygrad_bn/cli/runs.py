@@ -65,6 +65,69 @@ def add_run_arguments(p: argparse.ArgumentParser, finished: str) -> None:
                         "options it was started with")
     p.add_argument("--force", action="store_true",
                    help=f"start afresh even if --out holds a run ({finished}, {CHECKPOINT}): they are replaced")
+    # the defaults, to tell an option given on the command line from one left alone (see resumed_args)
+    p.set_defaults(_defaults=vars(p.parse_known_args([])[0]))
+
+
+#: options that may differ when a run is resumed (where it is, how it reports, where the data is)
+FREE_ON_RESUME = ("out", "resume", "force", "no_progress", "data_dir", "no_download")
+
+
+def _describe(key: str, value: Any) -> str:
+    flag = "--" + key.replace("_", "-")
+    if value is None or value is False:
+        return f"no {flag}"
+    if value is True:
+        return flag
+    return f"{flag} {','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+
+
+def resumed_args(args: argparse.Namespace, saved: dict[str, Any], run: Run) -> argparse.Namespace:
+    """``args`` with the options the run in ``run.out`` was started with (``saved``). An option given on
+    the command line that differs from the saved one is refused (RunError), as is resuming a run that
+    finished all its ``epochs``."""
+    defaults = getattr(args, "_defaults", {})
+    merged = argparse.Namespace(**vars(args))
+    for key, value in saved.items():
+        if key in FREE_ON_RESUME or not hasattr(args, key):
+            continue
+        current = _jsonable(getattr(args, key))
+        if current != value and current != _jsonable(defaults.get(key)):
+            raise RunError(f"--resume continues the run with the options it was started with; "
+                           f"{_describe(key, current)} differs (the run has {_describe(key, value)})")
+        setattr(merged, key, tuple(value) if isinstance(defaults.get(key), tuple) else value)
+    total = saved.get("epochs")
+    if run.resume_from is not None and total is not None and run.resume_from.epoch >= total:
+        raise RunError(f"--resume: the run in {short(run.out)} finished all {total} epochs; nothing to resume "
+                       "(--force starts over)")
+    return merged
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, what: str, detail: str) -> None:
+    """RunError if ``needed`` bytes are more than the memory available; ``what`` names the options."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise RunError(f"{what} needs about {needed / 1e9:.1f} GB of memory ({detail}), more than the "
+                       f"{available / 1e9:.1f} GB available; make them smaller")
 
 
 def short(path: str | os.PathLike[str]) -> str:
@@ -73,9 +136,15 @@ def short(path: str | os.PathLike[str]) -> str:
     return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"
 
 
-def check_writable_folder(out: Path, option: str = "--out") -> None:
-    """Create ``out`` if needed and write (then remove) a file in it; RunError naming the problem."""
+def check_writable_folder(out: Path, option: str = "--out") -> list[Path]:
+    """Create ``out`` if needed and write (then remove) a file in it; RunError naming the problem.
+    Returns the folders it created, deepest first (so that a run that writes nothing can remove them)."""
     where = f"{option} {short(out)}"
+    created, folder = [], out.absolute()
+    with contextlib.suppress(OSError):
+        while not folder.exists() and folder != folder.parent:
+            created.append(folder)
+            folder = folder.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -89,6 +158,7 @@ def check_writable_folder(out: Path, option: str = "--out") -> None:
         os.remove(probe)
     except OSError as e:
         raise RunError(f"{where}: cannot be written ({e.strerror or e})") from None
+    return created
 
 
 def check_writable_file(path: Path, option: str = "--out") -> None:
@@ -148,13 +218,14 @@ class Run:
         self._lock = _Lock(out)
         self._signal: int | None = None
         self._critical = 0
+        self._created: list[Path] = []
 
     # ---- the folder -------------------------------------------------------------------------
     def open(self, resume: bool, force: bool) -> None:
         """Check and lock ``--out``; with ``resume`` read its checkpoint; refuse to overwrite a run silently."""
         if resume and force:
             raise RunError("--resume continues the run in --out, --force replaces it: give one of them")
-        check_writable_folder(self.out)
+        self._created = check_writable_folder(self.out)
         self._lock.acquire(self.command)
         done = [name for name in self.finished if (self.out / name).exists()]
         has_checkpoint = self.checkpoint.is_file()
@@ -181,7 +252,13 @@ class Run:
             raise RunError(f"{where} already holds {what}, or choose another --out folder")
 
     def close(self) -> None:
+        """Unlock; remove the folders ``open`` created if the run left nothing in them."""
         self._lock.release()
+        for folder in self._created:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: the run wrote something
+                break
 
     # ---- checkpoints and signals ------------------------------------------------------------
     def save_checkpoint(self, *, epoch: int, **states: Any) -> None:
@@ -253,7 +330,7 @@ def run_training(command: str, out: Path, *, resume: bool, force: bool, finished
         return e.status
     except DivergenceError as e:
         at = f"epoch {e.epoch}" + (f", step {e.step}" if e.step is not None else "")
-        what = f"the loss became {e.value}" if e.what == "loss" else f"{e.what} became non-finite"
+        what = f"the {e.what} became {e.value}" if "loss" in e.what else f"{e.what} became non-finite"
         kept = (f"the last good checkpoint (after epoch {run.saved_epoch}) is in {short(run.checkpoint)}"
                 if run.saved_epoch is not None else "no epoch finished, so there is no checkpoint")
         hints = diverged_hints(e) if diverged_hints is not None else ""
