@@ -81,3 +81,23 @@ def test_evaluate_and_predict_refuse_raw_integer_images(call):
     with pytest.raises(TypeError, match=r"(evaluate|predict): expected floating-point images, got uint8 "
                                         r"\(raw pixels\? pass prepare\(images\)"):
         call(model, x, np.zeros(5, np.int64))
+
+
+def test_cross_entropy_of_an_empty_batch_is_nan_like_pytorch():
+    import tinygrad_bn.functional as F
+
+    x = tg.Tensor(np.zeros((0, 4), np.float32), requires_grad=True)
+    y = np.zeros(0, np.int64)
+    mean = F.cross_entropy(x, y)
+    assert mean.dtype == np.float32 and np.isnan(mean.item())
+    assert F.cross_entropy(x, y, reduction="sum").item() == 0.0
+    assert F.cross_entropy(x, y, reduction="none").shape == (0,)
+    mean.backward()
+    assert x.grad.shape == (0, 4)
+
+
+def test_linear_refuses_integer_input_instead_of_computing_in_float64():
+    layer = tg.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match="linear: expected input of weight's dtype float32, got dtype int64"):
+        layer(tg.Tensor(np.ones((2, 3), np.int64)))
+    assert layer(tg.Tensor(np.ones((2, 3), np.float32))).dtype == np.float32
