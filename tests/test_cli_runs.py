@@ -290,3 +290,30 @@ def test_real_data_tiny_run_resumes_bit_for_bit(tmp_path):
     resumed = cli("mnist", "--out", str(out), "--resume", "--data-dir", REAL, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_model(final_model(out), final_model(tmp_path / "whole"))
+
+
+# ---- graph ----------------------------------------------------------------------------------------
+def test_graph_draws_jpeg_for_a_jpg_out(tmp_path):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    proc = cli("graph", "--out", str(tmp_path / "z.jpg"), "--batch-size", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "z.jpg").read_bytes()[:3] == b"\xff\xd8\xff" and not (tmp_path / "z.svg").exists()
+
+
+@pytest.mark.parametrize("out, fragments", [
+    ("z.gif", ["--out", "'.gif' is not a format this command draws; use .svg, .png, .pdf, .jpg, .dot"]),
+    ("afile/g.svg", ["afile: is a file, not a folder"]),
+    ("adir", ["is a folder; give a file name"]),
+])
+def test_graph_refuses_an_unusable_out_in_one_line(tmp_path, out, fragments):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir.svg").mkdir()
+    one_line_error(cli("graph", "--out", str(tmp_path / out)), 2, "tinygrad-bn graph: error:", *fragments)
+
+
+def test_graph_refuses_a_batch_too_large_for_memory(tmp_path):
+    one_line_error(cli("graph", "--out", str(tmp_path / "g.svg"), "--batch-size", "10000000000"), 2,
+                   "--batch-size 10000000000 needs about", "GB of memory")
