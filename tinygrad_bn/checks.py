@@ -60,3 +60,11 @@ def check_dim(dim: Any, ndim: int, owner: str, *, what: str = "dim") -> int:
         raise ValueError(f"{owner}: {what} {dim} is out of range for a tensor with {ndim} dimension(s) "
                          f"(expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
     return dim % max(ndim, 1)
+
+
+def short_path(path: Any) -> str:
+    """A path for a one-line message: in full up to 160 characters, else its start and end around "..."."""
+    import os
+
+    text = os.fspath(path)
+    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"

@@ -30,7 +30,7 @@ from .nn import Module
 from .nn.utils import check_model, preserved_modes
 
 __all__ = ["train_epoch", "evaluate", "predict", "fit", "eval_mode", "current_lr", "peak_rss_mb", "DivergenceError",
-           "check_finite_state"]
+           "check_finite_state", "check_finite_loss"]
 
 
 class DivergenceError(FloatingPointError):
@@ -44,6 +44,17 @@ class DivergenceError(FloatingPointError):
     def __init__(self, message: str, *, epoch: int | None, step: int | None, what: str, value: float | None):
         super().__init__(message)
         self.epoch, self.step, self.what, self.value = epoch, step, what, value
+
+
+def check_finite_loss(value: float, owner: str, *, step: int, epoch: int | None = None,
+                      steps: int | None = None) -> None:
+    """Raise :class:`DivergenceError` if the loss ``value`` of ``step`` (1-based) is NaN or infinite.
+    Called before the step's backward and update, so the model keeps the last good parameters."""
+    if not math.isfinite(value):
+        where = f"epoch {epoch}, " if epoch is not None else ""
+        raise DivergenceError(f"{owner}: the loss is {value} at {where}step {step}{f' of {steps}' if steps else ''}: "
+                              "the training diverged (the model keeps the parameters of the step before; "
+                              "check_finite=False trains on)", epoch=epoch, step=step, what="loss", value=value)
 
 
 def check_finite_state(model: Module, owner: str = "check_finite_state", epoch: int | None = None) -> None:
@@ -101,12 +112,8 @@ def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], 
             logits = model(Tensor(xb))
             loss = F.cross_entropy(logits, yb)
             value = loss.item()
-            if check_finite and not math.isfinite(value):
-                where = f"epoch {epoch}, " if epoch is not None else ""
-                raise DivergenceError(f"train_epoch: the loss is {value} at {where}step {step}"
-                                      f"{f' of {total}' if total else ''}: the training diverged (the model "
-                                      "keeps the parameters of the step before; check_finite=False trains on)",
-                                      epoch=epoch, step=step, what="loss", value=value)
+            if check_finite:
+                check_finite_loss(value, "train_epoch", step=step, epoch=epoch, steps=total)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tinygrad_bn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tinygrad_bn.checks import short_path
 from tinygrad_bn.train import DivergenceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -102,44 +103,15 @@ def resumed_args(args: argparse.Namespace, saved: dict[str, Any], run: Run) -> a
         setattr(merged, key, tuple(value) if isinstance(defaults.get(key), tuple) else value)
     total = saved.get("epochs")
     if run.resume_from is not None and total is not None and run.resume_from.epoch >= total:
-        raise RunError(f"--resume: the run in {short(run.out)} finished all {total} epochs; nothing to resume "
+        raise RunError(f"--resume: the run in {short_path(run.out)} finished all {total} epochs; nothing to resume "
                        "(--force starts over)")
     return merged
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_memory(needed: int, what: str, detail: str) -> None:
-    """RunError if ``needed`` bytes are more than the memory available; ``what`` names the options."""
-    available = available_memory()
-    if available is not None and needed > available:
-        raise RunError(f"{what} needs about {needed / 1e9:.1f} GB of memory ({detail}), more than the "
-                       f"{available / 1e9:.1f} GB available; make them smaller")
-
-
-def short(path: str | os.PathLike[str]) -> str:
-    """A path for a one-line message: shortened in the middle beyond 160 characters."""
-    text = os.fspath(path)
-    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"
 
 
 def check_writable_folder(out: Path, option: str = "--out") -> list[Path]:
     """Create ``out`` if needed and write (then remove) a file in it; RunError naming the problem.
     Returns the folders it created, deepest first (so that a run that writes nothing can remove them)."""
-    where = f"{option} {short(out)}"
+    where = f"{option} {short_path(out)}"
     created, folder = [], out.absolute()
     with contextlib.suppress(OSError):
         while not folder.exists() and folder != folder.parent:
@@ -165,7 +137,7 @@ def check_writable_file(path: Path, option: str = "--out") -> None:
     """The folder of ``path`` can be created and written, and ``path`` is not a folder."""
     check_writable_folder(path.parent if str(path.parent) else Path("."), option)
     if path.is_dir():
-        raise RunError(f"{option} {short(path)}: is a folder; give a file name")
+        raise RunError(f"{option} {short_path(path)}: is a folder; give a file name")
 
 
 class _Lock:
@@ -185,7 +157,7 @@ class _Lock:
             except OSError:
                 os.close(fd)
                 holder = self.path.read_text().strip() if self.path.exists() else "another process"
-                raise RunError(f"--out {short(self.path.parent)}: another run is writing into this folder "
+                raise RunError(f"--out {short_path(self.path.parent)}: another run is writing into this folder "
                                f"({holder}); wait for it or choose another --out") from None
             try:  # the file we locked may have been removed by the run that just ended: lock the new one
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
@@ -229,7 +201,7 @@ class Run:
         self._lock.acquire(self.command)
         done = [name for name in self.finished if (self.out / name).exists()]
         has_checkpoint = self.checkpoint.is_file()
-        where = f"--out {short(self.out)}"
+        where = f"--out {short_path(self.out)}"
         if force:
             for name in [*self.finished, CHECKPOINT]:
                 with contextlib.suppress(FileNotFoundError):
@@ -295,13 +267,15 @@ class Run:
 
     def interrupted_message(self, signum: int) -> str:
         name = signal.Signals(signum).name
+        if self.epoch is None and self.saved_epoch is None:
+            return f"stopped by {name}; nothing was saved; run the command again to start over"
         during = f" during epoch {self.epoch}" if self.epoch is not None else ""
         if self.saved_epoch is None:
             return (f"stopped by {name}{during}, before any epoch finished: nothing was saved; run the "
                     "command again to start over")
         return (f"stopped by {name}{during}; the checkpoint after epoch {self.saved_epoch} is in "
-                f"{short(self.checkpoint)}; continue with: tinygrad-bn {self.command} --out {short(self.out)} "
-                "--resume")
+                f"{short_path(self.checkpoint)}; continue with: tinygrad-bn {self.command} "
+                f"--out {short_path(self.out)} --resume")
 
 
 def run_training(command: str, out: Path, *, resume: bool, force: bool, finished: tuple[str, ...],
@@ -329,13 +303,16 @@ def run_training(command: str, out: Path, *, resume: bool, force: bool, finished
         error(str(e))
         return e.status
     except DivergenceError as e:
-        at = f"epoch {e.epoch}" + (f", step {e.step}" if e.step is not None else "")
+        at = ", ".join(f"{k} {v}" for k, v in (("epoch", e.epoch), ("step", e.step)) if v is not None)
         what = f"the {e.what} became {e.value}" if "loss" in e.what else f"{e.what} became non-finite"
-        kept = (f"the last good checkpoint (after epoch {run.saved_epoch}) is in {short(run.checkpoint)}"
+        kept = (f"the last good checkpoint (after epoch {run.saved_epoch}) is in {short_path(run.checkpoint)}"
                 if run.saved_epoch is not None else "no epoch finished, so there is no checkpoint")
         hints = diverged_hints(e) if diverged_hints is not None else ""
         error(f"the training diverged at {at}: {what}{'; ' + hints if hints else ''}; {kept}; no model was written")
         return EXIT_FAILED
+    except ValueError as e:  # a value the library refused (its message names the function and the value)
+        error(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return EXIT_USAGE
     except MemoryError as e:
         error(f"out of memory ({e or 'an array could not be allocated'}); use a smaller model or batch")
         return EXIT_USAGE

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import short_path
 from .idx import read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_dataset", "DATASETS", "DatasetNotFoundError", "cache_dir",
@@ -170,12 +171,6 @@ def _known_sums() -> dict[str, str]:
             for md5 in sums}
 
 
-def _short(path: str | os.PathLike) -> str:
-    """``path`` for a message: in full up to 160 characters, else its start and end around "..."."""
-    text = os.fspath(path)
-    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"
-
-
 def _is_file(candidate: Path) -> bool:
     """Whether ``candidate`` is a file to read; ValueError for what a user must fix (a folder in its
     place, a folder that cannot be searched, a path the system refuses as too long)."""
@@ -189,7 +184,7 @@ def _is_file(candidate: Path) -> bool:
             raise ValueError(f"{folder}: permission denied (the data folder is not readable)")
         return False
     except OSError as e:  # e.g. ENAMETOOLONG, which is_file does not swallow
-        raise ValueError(f"{_short(candidate)}: cannot be looked up ({e.strerror or e})") from None
+        raise ValueError(f"{short_path(candidate)}: cannot be looked up ({e.strerror or e})") from None
 
 
 def _md5_or_error(path: Path) -> str:
@@ -268,7 +263,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
         try:
             not_folder = Path(data_dir).exists() and not Path(data_dir).is_dir()
         except OSError as e:  # e.g. a name too long for the file system
-            raise ValueError(f"{func}: data_dir {_short(data_dir)}: {e.strerror or e}") from None
+            raise ValueError(f"{func}: data_dir {short_path(data_dir)}: {e.strerror or e}") from None
         if not_folder:
             raise ValueError(f"{func}: data_dir {data_dir} is a file, not a folder")
     for filename in spec.files[split]:

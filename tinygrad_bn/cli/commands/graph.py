@@ -80,7 +80,8 @@ def output(out: Path, fmt: str | None) -> tuple[Path, str]:
 def run(args: argparse.Namespace) -> int:
     from tinygrad_bn import viz
 
-    from ..runs import RunError, check_memory, check_writable_file
+    from ..runs import RunError, check_writable_file
+    from .arguments import check_memory
 
     try:
         out, fmt = output(args.out, args.format)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import runs
-from .arguments import add_data_arguments, number, report_data_error, widths
+from .arguments import add_data_arguments, check_memory, data_error, number, widths
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
@@ -72,7 +72,7 @@ def check_args(args: argparse.Namespace) -> None:
     n_params = sum(a * b + b for a, b in zip(widths_, widths_[1:])) + 4 * sum(args.hidden)
     states = 2 if args.optimizer == "adam" else 1
     activations = args.batch_size * (784 + 8 * sum(args.hidden) + 40)  # each layer's outputs, masks, gradients
-    runs.check_memory(4 * (n_params * (3 + states) + activations),
+    check_memory(4 * (n_params * (3 + states) + activations),
                       f"--hidden {','.join(map(str, args.hidden))} with --batch-size {args.batch_size}",
                       f"{n_params:,} parameters with their gradients and optimizer state, and a batch's activations")
 
@@ -285,8 +285,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = train(args, run=run)
         except (DatasetNotFoundError, ValueError) as e:  # missing data: exit 1; a bad option value: exit 2
-            report_data_error(e, args, "mnist")
-            return runs.EXIT_FAILED if isinstance(e, DatasetNotFoundError) else runs.EXIT_USAGE
+            raise data_error(e, args) from None
         with run.critical():
             lines = save_outputs(args, result)
         print("\n".join(lines))

@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (default: runs/variance-shift)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress lines on stderr (nor per-batch bars, shown only on a terminal)")
+    p.add_argument("--force", action="store_true",
+                   help="write into --out even if it holds a finished run (summary.json): it is replaced")
 
 
 def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -112,7 +114,8 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
     md = ["## (b) MLP with dropout in four placements", "",
           f"Data: {data.description}. Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks), "
           f"dropout p={args.p:g}, Uout beta={args.beta:g}; Adam lr {args.lr:g}, batch {args.batch_size}, "
-          f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
+          f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first "
+          f"{min(placements.SHIFT_SAMPLES, len(data.x_train))} training images "
           f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
           "### Variance shift per BN layer (mean over channels; worst channel)", "",
           markdown_table(shift, floatfmt=".4f"), "",
@@ -122,29 +125,35 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import reporting
-    from ..experiments.common import out_dir, printer
+    from .. import reporting, runs
+    from ..experiments.common import printer
     from ..reporting import machine
 
-    data = None
-    if not args.synthetic_only:  # fail fast on missing data
-        data = load_data(args, "variance-shift")
-        if data is None:
-            return 1
-    out = out_dir(args.out)
-    log = printer(not args.no_progress)
-    start = time.perf_counter()
-    summary: dict[str, Any] = {"command": "variance-shift", "args": {k: v for k, v in vars(args).items()
-                                                                   if not k.startswith("_")}}
-    synth_rows, md = _synthetic(args, out, log)
-    summary["synthetic"] = synth_rows
-    if data is not None:
-        summary["mlp"], md_mlp = _mlp(args, data, out, log)
-        md += md_mlp
-    summary["machine"] = machine()
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    (out / "results.md").write_text("# Variance shift\n\n" + "\n".join(md))
-    reporting.write_json(out / "summary.json", summary)
-    print("\n".join(md))
-    print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and the CSVs ({summary['seconds']} s)")
-    return 0
+    if args.batch_size < 2:
+        print("tinygrad-bn variance-shift: error: --batch-size 1: BatchNorm needs at least 2 images per batch",
+              file=sys.stderr)
+        return runs.EXIT_USAGE
+
+    def body(run: runs.Run) -> int:
+        data = None if args.synthetic_only else load_data(args)  # fail fast on missing data
+        out = args.out
+        log = printer(not args.no_progress)
+        start = time.perf_counter()
+        summary: dict[str, Any] = {"command": "variance-shift", "args": {k: v for k, v in vars(args).items()
+                                                                       if not k.startswith("_")}}
+        synth_rows, md = _synthetic(args, out, log)
+        summary["synthetic"] = synth_rows
+        if data is not None:
+            summary["mlp"], md_mlp = _mlp(args, data, out, log)
+            md += md_mlp
+        summary["machine"] = machine()
+        summary["seconds"] = round(time.perf_counter() - start, 1)
+        with run.critical():
+            (out / "results.md").write_text("# Variance shift\n\n" + "\n".join(md))
+            reporting.write_json(out / "summary.json", summary)
+        print("\n".join(md))
+        print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and the CSVs ({summary['seconds']} s)")
+        return runs.EXIT_OK
+
+    return runs.run_training("variance-shift", args.out, resume=False, force=args.force, finished=("summary.json",),
+                             body=body, diverged_hints=lambda err: f"try a smaller --lr (now {args.lr:g})")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ... import nn
-from .common import Splits
+from .common import Splits, bn_loader
 
 HIDDEN = (100, 100, 100)
 
@@ -59,36 +59,37 @@ def train_one(label: str, batch_norm: bool, data: Splits, *, steps: int, eval_ev
     """Train one network for ``steps`` SGD steps, recording a row at step 0, every ``eval_every`` and the end."""
     from ... import functional as F
     from ... import optim
-    from ...data import DataLoader
     from ...engine.tensor import Tensor
     from ...random import manual_seed
-    from ...train import evaluate
+    from ...train import check_finite_loss, evaluate
 
     manual_seed(seed)
     model = build(batch_norm, data.x_train.shape[1])
     optimizer = optim.SGD(model.parameters(), lr=lr)
-    loader = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed,
-                        drop_last=len(data.y_train) >= batch_size)
+    loader = bn_loader(data.x_train, data.y_train, batch_size, seed, "bn_vs_plain")
     rows: list[dict[str, Any]] = []
 
-    def record(step: int, loss: float) -> None:
+    def record(step: int, loss: float | None) -> None:
         acc = evaluate(model, data.x_test, data.y_test)["acc"]
         q15, q50, q85 = np.percentile(_last_sigmoid_input(model, data.x_test)[:, 0], [15, 50, 85])
         rows.append({"network": label, "step": step, "test_acc": acc, "train_loss": loss,
                      "sigmoid_in_p15": float(q15), "sigmoid_in_p50": float(q50), "sigmoid_in_p85": float(q85)})
-        log(f"  {label}: step {step}/{steps} test acc {acc:.4f} train loss {loss:.4f}")
+        trained = "before training" if loss is None else f"train loss {loss:.4f}"
+        log(f"  {label}: step {step}/{steps} test acc {acc:.4f} {trained}")
 
-    record(0, float("nan"))
+    record(0, None)  # no training loss yet: None in the rows (empty in the CSV, null in JSON)
     step, running, count = 0, 0.0, 0
     model.train()
     while step < steps:
         for xb, yb in loader:
             loss = F.cross_entropy(model(Tensor(xb)), yb)
+            value = loss.item()
+            check_finite_loss(value, f"bn_vs_plain ({label})", step=step + 1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             step += 1
-            running, count = running + loss.item(), count + 1
+            running, count = running + value, count + 1
             if step % eval_every == 0 or step == steps:
                 record(step, running / count)
                 running, count = 0.0, 0
