@@ -317,3 +317,31 @@ def test_graph_refuses_an_unusable_out_in_one_line(tmp_path, out, fragments):
 def test_graph_refuses_a_batch_too_large_for_memory(tmp_path):
     one_line_error(cli("graph", "--out", str(tmp_path / "g.svg"), "--batch-size", "10000000000"), 2,
                    "--batch-size 10000000000 needs about", "GB of memory")
+
+
+def test_curves_title_is_not_cut_off(tmp_path, monkeypatch):
+    """The default model's title is wider than the plot: it is wrapped, and stays inside the PNG."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.figure
+
+    from tinygrad_bn.cli.commands.mnist import describe_model, plot_curves
+
+    seen = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        fig.canvas.draw()
+        seen["bbox"] = fig.bbox
+        seen["title"] = fig.axes[0].title.get_window_extent()
+        seen["text"] = fig.axes[0].title.get_text()
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    cfg = {"in_features": 784, "hidden": [512, 512], "num_classes": 10, "batch_norm": True, "dropout": 0.2}
+    rows = [{"epoch": e, "train_acc": 0.9, "test_acc": 0.9, "train_loss": 0.3, "test_loss": 0.3} for e in (1, 2)]
+    title = f"Fashion-MNIST: {describe_model(cfg)}"
+    assert plot_curves(tmp_path / "curves.png", rows, title) is not None
+    box, whole = seen["title"], seen["bbox"]
+    assert box.x0 >= whole.x0 and box.x1 <= whole.x1 and box.y1 <= whole.y1
+    assert "\n" in seen["text"] and seen["text"].replace("\n", " ").replace("- ", "-") .replace(" ", "") == \
+        title.replace(" ", "")

@@ -104,6 +104,22 @@ def _check_series(fn: str, series: Any) -> None:
             raise ValueError(f"{fn}: series {label!r} must be (xs, ys) or (xs, ys, fmt) with xs, ys of equal length")
 
 
+def _fit_titles(fig: Any) -> None:
+    """Wrap every axes title and the figure's title that is wider than the figure (they would be cut
+    off at the edges of the PNG), at the longest line length that fits."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if getattr(fig, "_suptitle", None) else [])
+    for t in titles:
+        text = t.get_text()
+        limit = (fig.bbox.width if t is getattr(fig, "_suptitle", None) else t.axes.bbox.width) * 0.98
+        chars = len(text)
+        while t.get_window_extent(renderer).width > limit and chars > 12:
+            chars -= 2
+            t.set_text(textwrap.fill(text, chars))
+
+
 def _draw_lines(ax: Any, series: Series, xlabel: str, ylabel: str, title: str, logy: bool,
                 ylim: tuple[float, float] | None) -> None:
     for label, xy in series.items():
@@ -141,6 +157,7 @@ def line_plot(
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     try:
         _draw_lines(ax, series, xlabel, ylabel, title, logy, ylim)
+        _fit_titles(fig)
         fig.tight_layout()
         fig.savefig(path)
     finally:
@@ -168,6 +185,7 @@ def line_plots(path: str | Path, panels: Sequence[Mapping[str, Any]], title: str
             _draw_lines(ax, p["series"], p["xlabel"], p["ylabel"], p["title"], p.get("logy", False), p.get("ylim"))
         if title:
             fig.suptitle(title)
+        _fit_titles(fig)
         fig.tight_layout()
         fig.savefig(path)
     finally:
