@@ -125,7 +125,7 @@ def test_interrupt_before_the_first_checkpoint_saves_nothing(data_dir, tmp_path)
             break
     out_text, err = proc.communicate(timeout=60)
     one_line_error(subprocess.CompletedProcess([], proc.returncode, out_text, err), 130,
-                   "stopped by SIGINT during epoch 1, before any epoch finished: nothing was saved")
+                   "stopped by SIGINT during epoch 1, before the first checkpoint: nothing was saved")
     assert not out.exists()  # the folder this run created is removed again: it holds nothing
 
 
@@ -151,7 +151,7 @@ def test_finished_run_is_refused_then_force_replaces_it(data_dir, tmp_path):
                              "or choose another --out folder")
     assert (out / "model.npz").read_bytes() == before
     resumed = cli(*mnist_args(data_dir, out, "--resume", epochs=1))
-    one_line_error(resumed, 2, "--resume: the run in", "finished all 1 epochs; nothing to resume")
+    one_line_error(resumed, 2, f"--resume: the run in {out} has finished (model.npz); nothing to resume")
     forced = cli(*mnist_args(data_dir, out, "--seed", "1", "--force", epochs=1))
     assert forced.returncode == 0, forced.stderr
     assert (out / "model.npz").read_bytes() != before
@@ -208,7 +208,7 @@ def test_divergence_stops_with_status_1_names_the_step_and_writes_no_model(data_
     out = tmp_path / "run"
     proc = cli(*mnist_args(data_dir, out, "--lr", "1e30"))
     err = one_line_error(proc, 1, "the training diverged at epoch 1, step", "the learning rate (--lr 1e+30) is "
-                         "probably too high", "no epoch finished, so there is no checkpoint; no model was written")
+                         "probably too high", "there is no checkpoint yet; no model was written")
     assert "nan" in err or "inf" in err
     assert not out.exists()  # nothing was written, so the folder the run created is gone
 

@@ -53,16 +53,16 @@ def write_csv(path: str | Path, rows: Sequence[Row], columns: Sequence[str] | No
     return path
 
 
-def _strict(x: Any) -> Any:
+def strict_json(x: Any) -> Any:
     """``x`` with NaN and infinities replaced by None (JSON's null), in nested dicts, lists and arrays."""
     if isinstance(x, (np.generic, np.ndarray)):
         x = x.tolist()
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if isinstance(x, Mapping):
-        return {k: _strict(v) for k, v in x.items()}
+        return {k: strict_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_strict(v) for v in x]
+        return [strict_json(v) for v in x]
     return x
 
 
@@ -70,7 +70,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented, strict JSON: numpy scalars and arrays become numbers and lists, and a
     non-finite number becomes null (bare NaN or Infinity is not JSON; other readers reject it)."""
     path = _prepare(path)
-    path.write_text(json.dumps(_strict(obj), indent=2, default=_plain, allow_nan=False) + "\n")
+    path.write_text(json.dumps(strict_json(obj), indent=2, default=_plain, allow_nan=False) + "\n")
     return path
 
 

@@ -87,10 +87,14 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
 
 
+def json_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's options as JSON values (kept in metrics/summary files and in checkpoints)."""
+    return {k: _jsonable(v) for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
+
+
 def resumed_args(args: argparse.Namespace, saved: dict[str, Any], run: Run) -> argparse.Namespace:
     """``args`` with the options the run in ``run.out`` was started with (``saved``). An option given on
-    the command line that differs from the saved one is refused (RunError), as is resuming a run that
-    finished all its ``epochs``."""
+    the command line that differs from the saved one is refused (RunError)."""
     defaults = getattr(args, "_defaults", {})
     merged = argparse.Namespace(**vars(args))
     for key, value in saved.items():
@@ -101,10 +105,6 @@ def resumed_args(args: argparse.Namespace, saved: dict[str, Any], run: Run) -> a
             raise RunError(f"--resume continues the run with the options it was started with; "
                            f"{_describe(key, current)} differs (the run has {_describe(key, value)})")
         setattr(merged, key, tuple(value) if isinstance(defaults.get(key), tuple) else value)
-    total = saved.get("epochs")
-    if run.resume_from is not None and total is not None and run.resume_from.epoch >= total:
-        raise RunError(f"--resume: the run in {short_path(run.out)} finished all {total} epochs; nothing to resume "
-                       "(--force starts over)")
     return merged
 
 
@@ -185,8 +185,8 @@ class Run:
         self.command, self.out, self.finished = command, out, finished
         self.checkpoint = out / CHECKPOINT
         self.resume_from: Checkpoint | None = None
-        self.saved_epoch: int | None = None   # the epoch of the newest checkpoint on disk
-        self.epoch: int | None = None         # the epoch being trained (for the interrupt message)
+        self.saved: str | None = None      # what the newest checkpoint on disk holds, e.g. "epoch 2"
+        self.position: str | None = None   # what is being trained now, e.g. "epoch 3" (for the messages)
         self._lock = _Lock(out)
         self._signal: int | None = None
         self._critical = 0
@@ -207,6 +207,9 @@ class Run:
                 with contextlib.suppress(FileNotFoundError):
                     (self.out / name).unlink()
         elif resume:
+            if done:
+                raise RunError(f"--resume: the run in {short_path(self.out)} has finished ({', '.join(done)}); "
+                               "nothing to resume (--force starts over)")
             if not has_checkpoint:
                 raise RunError(f"--resume: {where} holds no checkpoint ({CHECKPOINT}) to continue; start a "
                                "new run without --resume")
@@ -214,7 +217,7 @@ class Run:
                 self.resume_from = load_checkpoint(self.checkpoint)
             except (ValueError, FileNotFoundError) as e:
                 raise RunError(f"--resume: {e}; start over with --force") from None
-            self.saved_epoch = self.resume_from.epoch
+            self.saved = self.resume_from.meta.get("label", f"epoch {self.resume_from.epoch}")
         elif done or has_checkpoint:
             if done:
                 what = f"a finished run ({', '.join(done)}); pass --force to replace it"
@@ -233,11 +236,14 @@ class Run:
                 break
 
     # ---- checkpoints and signals ------------------------------------------------------------
-    def save_checkpoint(self, *, epoch: int, **states: Any) -> None:
-        """``tinygrad_bn.checkpoint.save_checkpoint`` into ``--out``, shielded from signals."""
+    def save_checkpoint(self, *, epoch: int, label: str | None = None, meta: dict[str, Any] | None = None,
+                        **states: Any) -> None:
+        """``tinygrad_bn.checkpoint.save_checkpoint`` into ``--out``, shielded from signals; ``label`` says
+        what it holds in messages (default "epoch N") and is kept in its meta."""
+        label = label or f"epoch {epoch}"
         with self.critical():
-            save_checkpoint(self.checkpoint, epoch=epoch, **states)
-            self.saved_epoch = epoch
+            save_checkpoint(self.checkpoint, epoch=epoch, meta={**(meta or {}), "label": label}, **states)
+            self.saved = label
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
@@ -267,13 +273,13 @@ class Run:
 
     def interrupted_message(self, signum: int) -> str:
         name = signal.Signals(signum).name
-        if self.epoch is None and self.saved_epoch is None:
+        if self.position is None and self.saved is None:
             return f"stopped by {name}; nothing was saved; run the command again to start over"
-        during = f" during epoch {self.epoch}" if self.epoch is not None else ""
-        if self.saved_epoch is None:
-            return (f"stopped by {name}{during}, before any epoch finished: nothing was saved; run the "
+        during = f" during {self.position}" if self.position is not None else ""
+        if self.saved is None:
+            return (f"stopped by {name}{during}, before the first checkpoint: nothing was saved; run the "
                     "command again to start over")
-        return (f"stopped by {name}{during}; the checkpoint after epoch {self.saved_epoch} is in "
+        return (f"stopped by {name}{during}; the checkpoint after {self.saved} is in "
                 f"{short_path(self.checkpoint)}; continue with: tinygrad-bn {self.command} "
                 f"--out {short_path(self.out)} --resume")
 
@@ -305,8 +311,8 @@ def run_training(command: str, out: Path, *, resume: bool, force: bool, finished
     except DivergenceError as e:
         at = ", ".join(f"{k} {v}" for k, v in (("epoch", e.epoch), ("step", e.step)) if v is not None)
         what = f"the {e.what} became {e.value}" if "loss" in e.what else f"{e.what} became non-finite"
-        kept = (f"the last good checkpoint (after epoch {run.saved_epoch}) is in {short_path(run.checkpoint)}"
-                if run.saved_epoch is not None else "no epoch finished, so there is no checkpoint")
+        kept = (f"the last good checkpoint (after {run.saved}) is in {short_path(run.checkpoint)}"
+                if run.saved is not None else "there is no checkpoint yet")
         hints = diverged_hints(e) if diverged_hints is not None else ""
         error(f"the training diverged at {at}: {what}{'; ' + hints if hints else ''}; {kept}; no model was written")
         return EXIT_FAILED

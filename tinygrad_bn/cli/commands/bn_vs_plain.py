@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...tables import markdown_table
+from .. import runs
 from .arguments import add_data_arguments, load_data, number
 
 
@@ -35,8 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bn-vs-plain"), metavar="DIR",
                    help="output folder (default: runs/bn-vs-plain)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--force", action="store_true",
-                   help="write into --out even if it holds a finished run (summary.json): it is replaced")
+    runs.add_run_arguments(p, "summary.json")
 
 
 def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
@@ -68,7 +68,7 @@ def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import reporting, runs
+    from .. import reporting
     from ..experiments import bn_vs_plain
     from ..experiments.common import printer
     from ..reporting import machine
@@ -79,13 +79,27 @@ def run(args: argparse.Namespace) -> int:
         return runs.EXIT_USAGE
 
     def body(run: runs.Run) -> int:
+        nonlocal args
+        resume = run.resume_from
+        if resume is not None:
+            args = runs.resumed_args(args, resume.meta["options"], run)
         data = load_data(args)
         out = args.out
         log = printer(not args.no_progress)
         start = time.perf_counter()
-        log(f"bn-vs-plain on {data.description}")
+        log(f"bn-vs-plain on {data.description}" + (f", resuming after {run.saved}" if resume else ""))
+        options = runs.json_options(args)
+        run.position = f"the network {bn_vs_plain.NETWORKS[resume.meta['network'] if resume else 0][0]!r}"
+
+        def save(network: int, step: int, model: Any, optimizer: Any, rows: list[dict[str, Any]]) -> None:
+            label = bn_vs_plain.NETWORKS[network][0]
+            run.save_checkpoint(epoch=step, label=f"step {step} of the network {label!r}", model=model,
+                                optimizer=optimizer, meta={"network": network, "step": step, "options": options,
+                                                           "rows": reporting.strict_json(rows)})
+            run.position = f"the network {label!r}" if step < args.steps else "the next network"
+
         rows = bn_vs_plain.run(data, steps=args.steps, eval_every=args.eval_every, lr=args.lr,
-                               batch_size=args.batch_size, seed=args.seed, log=log)
+                               batch_size=args.batch_size, seed=args.seed, log=log, save=save, resume=resume)
         summary = bn_vs_plain.summary(rows)
         md = ["# BatchNorm vs plain: test accuracy against steps", "",
               f"Data: {data.description}. Model 784-100-100-100-10 with sigmoids (and BN before each sigmoid), "
@@ -104,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'bn_vs_plain.csv'}, {out / 'results.md'}, {out / 'summary.json'} ({seconds} s)")
         return runs.EXIT_OK
 
-    return runs.run_training("bn-vs-plain", args.out, resume=False, force=args.force, finished=("summary.json",),
+    return runs.run_training("bn-vs-plain", args.out, resume=args.resume, force=args.force, finished=("summary.json",),
                              body=body, diverged_hints=lambda err: f"try a smaller --lr (now {args.lr:g})")

@@ -194,8 +194,9 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     def on_epoch(row: dict[str, Any]) -> None:
         history.append(row)
         if run is not None:  # saved before the line is printed: a line on screen means its checkpoint exists
-            run.save_checkpoint(epoch=row["epoch"], meta={"history": history, "options": options(args)}, **states)
-            run.epoch = row["epoch"] + 1
+            meta = {"history": history, "options": runs.json_options(args)}
+            run.save_checkpoint(epoch=row["epoch"], meta=meta, **states)
+            run.position = f"epoch {row['epoch'] + 1}"
         log(f"epoch {row['epoch']:3d}/{args.epochs}  train loss {row['train_loss']:.4f}  train acc "
             f"{100 * row['train_acc']:6.2f}%  test acc {100 * row['test_acc']:6.2f}%  {row['seconds']:6.1f} s")
         if after_epoch is not None:
@@ -203,7 +204,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
 
     test_x = prepare(x_test, mean, std)
     if run is not None:
-        run.epoch = start
+        run.position = f"epoch {start}"
     fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs, scheduler=scheduler,
         progress=not args.no_progress, on_epoch=on_epoch, start_epoch=start)
     final = history[-1]
@@ -232,17 +233,12 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
     tg.save(result["model"].state_dict(), out / "model.npz")
     written = [out / "model.npz",
                write_json(out / "metrics.json", {"summary": result["summary"], "model": result["config"],
-                                                 "options": options(args), "history": history, "machine": machine()}),
+                                                 "options": runs.json_options(args), "history": history,
+                                                 "machine": machine()}),
                write_csv(out / "metrics.csv", history)]
     title = f"{result['summary']['dataset']}: {describe_model(result['config'])}"
     png = plot_curves(out / "curves.png", history, title)
     return [f"wrote {p}" for p in written] + [plot_note(png, "curves.png")]
-
-
-def options(args: argparse.Namespace) -> dict[str, Any]:
-    """The command's options as JSON values (stored in metrics.json and in the checkpoint)."""
-    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-            for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
 
 
 def plot_curves(path: str | os.PathLike, history: list[dict[str, Any]], title: str) -> Path | None:

@@ -61,9 +61,14 @@ def _batches(x: Any, batch_size: int) -> list[Any]:
 
 def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
             p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = SHIFT_SAMPLES,
-            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
+            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None,
+            save: Callable[..., None] | None = None, resume: Any = None) -> dict[str, Any]:
+    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports.
+
+    ``save(epoch, history, model=, optimizer=, loader=)``, if given, is called after every epoch (to
+    checkpoint); ``resume``, a checkpoint saved then (meta ``history``), continues from it."""
     from ... import optim
+    from ...checkpoint import restore_checkpoint
     from ...random import manual_seed
     from ...train import evaluate, train_epoch
 
@@ -71,10 +76,15 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     loader = bn_loader(data.x_train, data.y_train, batch_size, seed, "placements.run_one", drop_last=False)
-    history = []
-    for epoch in range(epochs):
+    history, start = [], 0
+    if resume is not None:
+        start = restore_checkpoint(resume, model=model, optimizer=optimizer, loader=loader)
+        history = list(resume.meta["history"])
+    for epoch in range(start, epochs):
         stats = train_epoch(model, loader, optimizer, progress=progress, epoch=epoch + 1)
         history.append(stats)
+        if save is not None:
+            save(epoch + 1, history, model=model, optimizer=optimizer, loader=loader)
         log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
     shift_batches = _batches(data.x_train[:shift_samples], 1000)
     predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples], p, beta)
@@ -97,7 +107,7 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     return {"placement": placement, "history": history, "shift_before": before, "shift_refreshed": refreshed,
             "shift_after": after, "acc_before": acc_before, "acc_refreshed": acc_refreshed, "acc_after": acc_after,
             "loss_before": test_before["loss"], "loss_refreshed": test_refreshed["loss"],
-            "loss_after": test_after["loss"], "predicted_bn1": predicted}
+            "loss_after": test_after["loss"], "predicted_bn1": predicted, "model": model, "optimizer": optimizer}
 
 
 def _predicted_first_shift(model: nn.Sequential, placement: str, x: Any, p: float, beta: float) -> float | None:
