@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             run.save_checkpoint(epoch=step, label=f"step {step} of the network {label!r}", model=model,
                                 optimizer=optimizer, meta={"network": network, "step": step, "options": options,
                                                            "rows": reporting.strict_json(rows)})
-            run.position = f"the network {label!r}" if step < args.steps else "the next network"
+            now = network + (step == args.steps)
+            run.position = f"the network {bn_vs_plain.NETWORKS[now][0]!r}" if now < 2 else "the writing of the results"
 
         rows = bn_vs_plain.run(data, steps=args.steps, eval_every=args.eval_every, lr=args.lr,
                                batch_size=args.batch_size, seed=args.seed, log=log, save=save, resume=resume)

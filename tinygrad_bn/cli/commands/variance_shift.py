@@ -148,7 +148,7 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any, run: Any,
 
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
-    from ..experiments.common import printer
+    from ..experiments.common import check_bn_batches, printer
     from ..reporting import machine
 
     if args.batch_size < 2:
@@ -163,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             args = runs.resumed_args(args, resume.meta["options"], run)
             print(f"resuming after {run.saved}")
         data = None if args.synthetic_only else load_data(args)  # fail fast on missing data
+        if data is not None:
+            check_bn_batches(args.batch_size, len(data.y_train), "variance-shift")
         out = args.out
         log = printer(not args.no_progress)
         start = time.perf_counter()

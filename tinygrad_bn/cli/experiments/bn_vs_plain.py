@@ -83,6 +83,8 @@ def train_one(label: str, batch_norm: bool, data: Splits, *, steps: int, eval_ev
         q15, q50, q85 = np.percentile(_last_sigmoid_input(model, data.x_test)[:, 0], [15, 50, 85])
         rows.append({"network": label, "step": step, "test_acc": acc, "train_loss": loss,
                      "sigmoid_in_p15": float(q15), "sigmoid_in_p50": float(q50), "sigmoid_in_p85": float(q85)})
+        if step and save is not None:  # saved before the line: a line on screen means its checkpoint exists
+            save(step, model, optimizer, rows)
         trained = "before training" if loss is None else f"train loss {loss:.4f}"
         log(f"  {label}: step {step}/{steps} test acc {acc:.4f} {trained}")
 
@@ -112,8 +114,6 @@ def train_one(label: str, batch_norm: bool, data: Splits, *, steps: int, eval_ev
             if step % eval_every == 0 or step == steps:
                 record(step, running / count)
                 running, count = 0.0, 0
-                if save is not None:
-                    save(step, model, optimizer, rows)
                 model.train()
             if step == steps:
                 break

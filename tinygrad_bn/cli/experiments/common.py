@@ -60,6 +60,13 @@ def load_splits(dataset: str, data_dir: str | os.PathLike | None = None, holdout
     return Splits(prepare(xtr, mean, std), ytr.astype(np.int64), prepare(xte, mean, std), yte.astype(np.int64), desc)
 
 
+def check_bn_batches(batch_size: int, n: int, owner: str) -> None:
+    """ValueError unless batches of ``batch_size`` from ``n`` images can hold 2 images (BatchNorm's minimum)."""
+    if batch_size < 2 or n < 2:
+        raise ValueError(f"{owner}: BatchNorm needs at least 2 images per batch; got batch size {batch_size} and "
+                         f"{n} training image(s)")
+
+
 def bn_loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, owner: str, *, drop_last: bool = True) -> Any:
     """A shuffled, seeded DataLoader for a network with BatchNorm, which needs at least 2 images per batch.
 
@@ -70,9 +77,7 @@ def bn_loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, owner: s
     """
     from ...data import DataLoader
 
-    if batch_size < 2 or len(y) < 2:
-        raise ValueError(f"{owner}: BatchNorm needs at least 2 images per batch; got batch size {batch_size} and "
-                         f"{len(y)} training image(s)")
+    check_bn_batches(batch_size, len(y), owner)
     batch_size = min(batch_size, len(y))
     return DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed,
                       drop_last=drop_last or len(y) % batch_size == 1)

@@ -1,0 +1,115 @@
+"""bn-vs-plain and variance-shift as a user meets them, in real subprocesses: an interrupted run resumed
+gives the uninterrupted run's results byte for byte; the folder rules, BatchNorm's two-image minimum,
+and the step-0 line without a NaN."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_bn.data import write_idx
+
+ROOT = Path(__file__).parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
+       "OPENBLAS_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A synthetic MNIST test split of 1,200 images (uncompressed: no MD5 warning)."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 1200).astype(np.uint8)
+    protos = rng.random((10, 28, 28)) < 0.25
+    images = np.clip(protos[labels] * 200 + rng.integers(0, 80, (1200, 28, 28)), 0, 255).astype(np.uint8)
+    (root / "mnist").mkdir()
+    write_idx(root / "mnist" / "t10k-images-idx3-ubyte", images)
+    write_idx(root / "mnist" / "t10k-labels-idx1-ubyte", labels)
+    return root
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tinygrad_bn", *args], capture_output=True, text=True,
+                          timeout=120, env=ENV, cwd=ROOT)
+
+
+def stop_when(args: list[str], trigger: str, signum: int) -> subprocess.CompletedProcess:
+    """Run the command; when a progress line (stderr) contains ``trigger``, send ``signum``."""
+    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_bn", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if trigger in line:
+            proc.send_signal(signum)
+            break
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, out, "".join(seen) + err)
+
+
+def last_line(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_bn_vs_plain_resumed_gives_the_same_csv(data_dir, tmp_path):
+    common = ["--dataset", "mnist", "--data-dir", str(data_dir), "--holdout", "1000", "--steps", "40",
+              "--eval-every", "10", "--batch-size", "10", "--no-download"]
+    whole = cli("bn-vs-plain", *common, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    assert "step 0/40 test acc" in whole.stderr and "before training" in whole.stderr
+    assert "nan" not in whole.stderr.lower()
+    out = tmp_path / "parts"
+    stopped = stop_when(["bn-vs-plain", *common, "--out", str(out)], "without BN: step 10/40", signal.SIGINT)
+    assert stopped.returncode == 130
+    assert last_line(stopped).startswith("tinygrad-bn bn-vs-plain: stopped by SIGINT during the network "
+                                         "'without BN'; the checkpoint after step 10 of the network 'without BN'")
+    resumed = cli("bn-vs-plain", "--out", str(out), "--resume", "--data-dir", str(data_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("bn_vs_plain.csv", "results.md"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    again = cli("bn-vs-plain", *common, "--out", str(out))
+    assert again.returncode == 2 and "already holds a finished run (summary.json)" in last_line(again)
+
+
+def test_variance_shift_resumed_gives_the_same_tables(data_dir, tmp_path):
+    common = ["--dataset", "mnist", "--data-dir", str(data_dir), "--holdout", "1000", "--epochs", "2",
+              "--hidden", "8,8", "--samples", "400", "--batch-size", "50", "--no-download"]
+    whole = cli("variance-shift", *common, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "parts"
+    stopped = stop_when(["variance-shift", *common, "--out", str(out)], "dropout-before-bn: epoch 1/2",
+                        signal.SIGTERM)
+    assert stopped.returncode == 143
+    assert "the checkpoint after epoch 1 of placement 'dropout-before-bn'" in last_line(stopped)
+    resumed = cli("variance-shift", "--out", str(out), "--resume", "--data-dir", str(data_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("mlp_variance_shift.csv", "mlp_accuracy.csv", "synthetic.csv", "results.md"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    assert "Variance shift measured on the first 200 training images" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("command", ["bn-vs-plain", "variance-shift"])
+def test_batches_of_one_image_are_refused_in_one_line(data_dir, tmp_path, command):
+    proc = cli(command, "--batch-size", "1", "--out", str(tmp_path / "o"), "--data-dir", str(data_dir))
+    assert proc.returncode == 2 and "BatchNorm needs at least 2 images per batch" in last_line(proc)
+    limit = ["--limit", "1", "--dataset", "mnist", "--holdout", "1000", "--data-dir", str(data_dir)]
+    extra = ["--steps", "2"] if command == "bn-vs-plain" else ["--epochs", "1", "--samples", "100"]
+    proc = cli(command, *limit, *extra, "--out", str(tmp_path / "o2"))
+    assert proc.returncode == 2, proc.stderr
+    assert "BatchNorm needs at least 2 images per batch; got batch size" in last_line(proc)
+    assert len(proc.stderr.strip().splitlines()) <= 3  # progress lines, then the one-line error
+
+
+def test_last_batch_of_one_image_is_dropped(data_dir, tmp_path):
+    """201 training images in batches of 50: the last batch would hold 1 image; it is left out."""
+    proc = cli("variance-shift", "--dataset", "mnist", "--data-dir", str(data_dir), "--holdout", "999",
+               "--epochs", "1", "--hidden", "8,8", "--samples", "100", "--batch-size", "50", "--no-download",
+               "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
