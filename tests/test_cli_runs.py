@@ -345,3 +345,20 @@ def test_curves_title_is_not_cut_off(tmp_path, monkeypatch):
     assert box.x0 >= whole.x0 and box.x1 <= whole.x1 and box.y1 <= whole.y1
     assert "\n" in seen["text"] and seen["text"].replace("\n", " ").replace("- ", "-") .replace(" ", "") == \
         title.replace(" ", "")
+
+
+def test_unusable_cache_and_bad_idx_headers_are_one_line(tmp_path):
+    env_cache = tmp_path / "cachefile"
+    env_cache.write_text("")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(env_cache)}
+    env.pop("TINYGRAD_BN_DATA", None)
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_bn", "mnist", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    one_line_error(proc, 2, "the download cache", "cannot be created", "set XDG_CACHE_HOME to a writable folder")
+    folder = tmp_path / "d" / "mnist"
+    folder.mkdir(parents=True)
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (3000, 1000, 1000))
+    (folder / "t10k-images-idx3-ubyte").write_bytes(header + b"\0" * 1000)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(3000, np.uint8))
+    proc = cli(*mnist_args(tmp_path / "d", tmp_path / "run2"))
+    one_line_error(proc, 2, "the header promises shape (3000, 1000, 1000) of uint8")
