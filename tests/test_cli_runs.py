@@ -362,3 +362,19 @@ def test_unusable_cache_and_bad_idx_headers_are_one_line(tmp_path):
     write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(3000, np.uint8))
     proc = cli(*mnist_args(tmp_path / "d", tmp_path / "run2"))
     one_line_error(proc, 2, "the header promises shape (3000, 1000, 1000) of uint8")
+
+
+def test_docs_snippet_scores_a_holdout_model_on_the_held_out_images(data_dir, tmp_path, capsys):
+    """docs/mnist.md's "use a trained model later" snippet prints the test accuracy of metrics.json."""
+    import re
+
+    from tinygrad_bn.cli import main
+
+    out = tmp_path / "run"
+    assert main(mnist_args(data_dir, out, epochs=1)) == 0
+    text = (ROOT / "docs" / "mnist.md").read_text()
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "load_trained" in b)
+    capsys.readouterr()
+    exec(snippet.replace('"runs/mnist"', repr(str(out))), {})
+    printed = float(capsys.readouterr().out.strip())
+    assert printed == pytest.approx(json.loads((out / "metrics.json").read_text())["summary"]["test_acc"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 #: subcommand name -> (module under tinygrad_bn.commands, one-line help)
@@ -49,8 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    def one_line(message: Warning | str, category: type[Warning], *rest: object, **kw: object) -> None:
+        print(f"tinygrad-bn {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return int(importlib.import_module(f"tinygrad_bn.cli.commands.{args._module}").run(args) or 0)
+        with warnings.catch_warnings():  # a warning is one line for the user, not a source-code excerpt
+            warnings.showwarning = one_line
+            return int(importlib.import_module(f"tinygrad_bn.cli.commands.{args._module}").run(args) or 0)
     except KeyboardInterrupt:  # Ctrl-C outside a training run (which handles it itself): no traceback
         print(f"tinygrad-bn {args.command}: interrupted", file=sys.stderr)
         return 130

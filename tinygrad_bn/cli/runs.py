@@ -156,7 +156,7 @@ class _Lock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
-                holder = self.path.read_text().strip() if self.path.exists() else "another process"
+                holder = (self.path.read_text().strip() if self.path.exists() else "") or "another process"
                 raise RunError(f"--out {short_path(self.path.parent)}: another run is writing into this folder "
                                f"({holder}); wait for it or choose another --out") from None
             try:  # the file we locked may have been removed by the run that just ended: lock the new one
