@@ -378,3 +378,17 @@ def test_docs_snippet_scores_a_holdout_model_on_the_held_out_images(data_dir, tm
     exec(snippet.replace('"runs/mnist"', repr(str(out))), {})
     printed = float(capsys.readouterr().out.strip())
     assert printed == pytest.approx(json.loads((out / "metrics.json").read_text())["summary"]["test_acc"])
+
+
+def test_warnings_are_one_line_too(tmp_path):
+    """A local .gz with an unknown MD5 is loaded with a warning: one line, no source excerpt."""
+    folder = tmp_path / "d" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (300, 28, 28)).astype(np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 300).astype(np.uint8))
+    proc = cli(*mnist_args(tmp_path / "d", tmp_path / "run", epochs=1))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("tinygrad-bn mnist: warning: ") for line in lines), lines
+    assert "is not a known sum of MNIST's" in lines[0] and "UserWarning" not in proc.stderr
