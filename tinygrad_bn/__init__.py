@@ -9,7 +9,7 @@ namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``d
 from . import autograd, checkpoint, data, diagnostics, functional, nn, optim, random, testing, viz
 from . import functional as F
 from .creation import arange, ones, rand, randn, tensor, zeros
-from .engine.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .engine.tensor import Tensor
 from .functional.shape import cat, concatenate, stack
 from .models import mlp

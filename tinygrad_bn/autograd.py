@@ -6,7 +6,8 @@ instead of added to ``.grad``), ``no_grad``, ``enable_grad``, ``set_grad_enabled
 """
 
 from .engine.backward import grad, run_backward, topological_order, unbroadcast
-from .engine.function import FUNCTIONS, Function, Node, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine.function import FUNCTIONS, Function, Node
+from .engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "Node", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "run_backward", "topological_order", "unbroadcast", "FUNCTIONS"]

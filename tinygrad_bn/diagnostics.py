@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine.function import no_grad
+from .engine.grad_mode import no_grad
 from .engine.tensor import Tensor
 from .nn.module import Module
 from .nn.utils import batch_inputs, batch_norm_layers, preserved_modes

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import functional as F
 from .checks import check_int
-from .engine.function import no_grad
+from .engine.grad_mode import no_grad
 from .engine.tensor import Tensor
 from .nn import Module
 from .nn.utils import check_model, preserved_modes

@@ -1,19 +1,9 @@
 """The backward pass: ``run_backward`` (what ``Tensor.backward`` runs), ``grad``, ``unbroadcast``.
 
-How gradients come back
------------------------
-``topological_order`` lists the recorded tensors so that every tensor comes after the ones it was
-computed from. ``run_backward`` walks that list from the output back to the inputs; each node's
-``backward(ctx, grad_output)`` returns one gradient per input, which the engine sums down to the
-input's shape (:func:`unbroadcast`), casts to its dtype, and adds to what that input has received so
-far. Intermediate gradients are summed out of place (``total = old + new``): an array handed over
-by one op may still be held by another. A leaf's ``.grad`` is its own array, so later contributions
-(and later backward passes) are added into it in place, as PyTorch does.
-
-The 0-d trap: numpy returns a scalar (``np.float64``), not an array, for arithmetic on 0-d arrays,
-and ``old += new`` on a scalar rebinds a local name instead of updating anything. The engine never
-adds in place into anything but a leaf's ``.grad``, and wraps every gradient with ``np.asarray``,
-so 0-d gradients are 0-d arrays like any other.
+Walk the recorded tensors from the output back to the inputs; each node's ``backward`` returns one
+gradient per input, summed out of place into what that input received so far; a leaf's whole
+gradient is then added into its ``.grad`` (its own array, so in place). docs/autograd.md walks
+through it line by line and explains the 0-d trap it avoids (numpy scalars from 0-d arithmetic).
 """
 
 from __future__ import annotations
@@ -21,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .hooks import run_hooks
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -56,6 +48,10 @@ def topological_order(root: Any) -> list[Any]:
     return sorted(order, key=lambda t: t._ctx.seq)
 
 
+#: Called as ``observe(node, grad_output, input_grads)`` after every node's backward (anomaly mode, traces).
+OBSERVERS: list[Any] = []
+
+
 def run_backward(root: Any, grad_output: Any = None, retain_graph: bool = False,
                  inputs: tuple[Any, ...] | None = None) -> list[np.ndarray | None] | None:
     """Propagate d(out)/d(root) = ``grad_output`` back through the graph that produced ``root``.
@@ -66,14 +62,13 @@ def run_backward(root: Any, grad_output: Any = None, retain_graph: bool = False,
     """
     wanted = None if inputs is None else {id(t) for t in inputs}
     found: dict[int, np.ndarray] = {}
-    seed = _seed(root, grad_output)
-    grads = {id(root): seed}                      # the gradient each tensor has received so far
-    if root._ctx is None:
-        _deliver(root, seed, False, wanted, found)
-    for t in reversed(topological_order(root)):
+    grads = {id(root): _seed(root, grad_output)}  # the gradient each tensor has received so far
+    leaves, owned = ({id(root): root}, {id(root): True}) if root._ctx is None else ({}, {})
+    for t in reversed(topological_order(root)):  # each tensor after every tensor computed from it
         g = grads.pop(id(t), None)
         if g is None:                             # nothing reached t (e.g. only non-differentiable paths)
             continue
+        g = run_hooks(t, g)
         if t._retains_grad or (wanted is not None and id(t) in wanted):
             _deliver(t, g, False, wanted, found)
         node = t._ctx
@@ -82,18 +77,22 @@ def run_backward(root: Any, grad_output: Any = None, retain_graph: bool = False,
         if len(in_grads) != len(node.parents):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradient(s) for "
                                f"{len(node.parents)} input(s); return one per input (None where there is none)")
+        for observe in OBSERVERS:
+            observe(node, g, in_grads)
         for i, (parent, pg) in enumerate(zip(node.parents, in_grads)):
             if pg is None or not parent.requires_grad:
                 continue
             fitted = _fit(pg, parent, node.name, i)
-            if parent._ctx is not None:           # an intermediate: sum out of place
-                old = grads.get(id(parent))
-                grads[id(parent)] = fitted if old is None else np.asarray(old + fitted)
-            else:
-                owned = fitted is not pg or _own_array(pg, g, node, in_grads)
-                _deliver(parent, fitted, owned, wanted, found)
+            old = grads.get(id(parent))
+            grads[id(parent)] = fitted if old is None else np.asarray(old + fitted)  # out of place
+            if parent._ctx is None:               # a leaf: its .grad is written once all of it has arrived
+                leaves[id(parent)] = parent
+                owned[id(parent)] = old is not None or fitted is not pg or _own_array(pg, g, node, in_grads)
         if not retain_graph:
             node.release()
+    for key, leaf in leaves.items():
+        g = run_hooks(leaf, grads[key])
+        _deliver(leaf, g, owned[key] and g is grads[key], wanted, found)
     return None if inputs is None else [found.get(id(t)) for t in inputs]
 
 
@@ -109,7 +108,7 @@ def _seed(root: Any, grad_output: Any) -> np.ndarray:
         return np.ones_like(root.data)
     if not isinstance(grad_output, np.ndarray):
         grad_output = getattr(grad_output, "data", grad_output)  # a Tensor gives its array
-    seed = np.array(grad_output, dtype=root.dtype)  # a copy, never the caller's array
+    seed = np.array(grad_output, dtype=root.dtype)  # a copy, never the caller's array: owned by the pass
     if seed.shape != root.shape:
         raise ValueError(f"backward: grad has shape {seed.shape}, expected the output's shape {root.shape}")
     return seed
@@ -119,7 +118,11 @@ def _fit(g: Any, parent: Any, op: str, i: int) -> np.ndarray:
     """``g`` as an array of the parent's shape (summed if it has the broadcast shape) and dtype."""
     g = np.asarray(g)
     if g.shape != parent.shape:
-        if len(g.shape) < parent.ndim or np.broadcast_shapes(g.shape, parent.shape) != g.shape:
+        try:
+            fits = len(g.shape) >= parent.ndim and np.broadcast_shapes(g.shape, parent.shape) == g.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"{op}.backward: the gradient of input {i} has shape {g.shape}, which is neither "
                              f"the input's shape {parent.shape} nor a shape it broadcasts to")
         g = unbroadcast(g, parent.shape)

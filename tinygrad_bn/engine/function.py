@@ -1,12 +1,8 @@
-"""The tape: ``Function`` (an op's forward and backward side by side), ``Node`` (its ctx), ``no_grad``.
+"""The tape: ``Function`` (an op's forward and backward side by side) and ``Node`` (its ``ctx``).
 
-How a tensor gets onto the tape
--------------------------------
-``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on plain numpy
-arrays. When recording is on and any input requires grad, the result remembers ``ctx``: the graph
-node, which holds the op class, its input tensors (``parents``), its non-tensor attributes
-(``attrs``: ``axis``, ``p``, ``eps``...) and whatever forward saved with ``ctx.save_for_backward``.
-``backward.py`` walks these nodes back from the output.
+``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on numpy arrays.
+When recording is on and an input requires grad, the result keeps ``ctx``: the op, its input tensors
+(``parents``), its other arguments (``attrs``) and what forward saved for backward.
 """
 
 from __future__ import annotations
@@ -16,62 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from . import grad_mode
+
 #: Every ``Function`` subclass defined anywhere, in definition order (the op registry checks coverage).
 FUNCTIONS: list[type[Function]] = []
 
-_grad_enabled = True
 _node_counter = itertools.count()  # numbers nodes in creation order: a node's inputs have smaller numbers
-
-
-def is_grad_enabled() -> bool:
-    """Whether ops record themselves on the tape right now."""
-    return _grad_enabled
-
-
-class set_grad_enabled:
-    """Context manager and decorator that sets recording on or off, and restores what it found on exit.
-
-    The previous mode is kept per entry (a stack), so one instance used as a decorator on a recursive
-    function restores the right mode at every level.
-    """
-
-    def __init__(self, mode: bool = True):
-        self.mode = bool(mode)
-        self._previous: list[bool] = []
-
-    def __enter__(self) -> set_grad_enabled:
-        global _grad_enabled
-        self._previous.append(_grad_enabled)
-        _grad_enabled = self.mode
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous.pop()
-
-    def __call__(self, fn: Any) -> Any:
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """Ops run inside record nothing and their results do not require grad (``with`` or ``@no_grad()``)."""
-
-    def __init__(self) -> None:
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Turns recording back on, e.g. inside ``no_grad`` (``with`` or ``@enable_grad()``)."""
-
-    def __init__(self) -> None:
-        super().__init__(True)
 
 
 class Node:
@@ -87,18 +33,23 @@ class Node:
         self.fn, self.parents, self.attrs = fn, parents, attrs
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self.saved_tensors: tuple[np.ndarray, ...] = ()
-        self.saved_shapes: tuple[tuple[tuple[int, ...], str], ...] = ()
+        self._freed_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
         self.released = False
         self.seq = next(_node_counter)
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; freed after backward unless the graph is retained."""
         self.saved_tensors = arrays
-        self.saved_shapes = tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in arrays)
+
+    @property
+    def saved_shapes(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """(shape, dtype name) of each saved array, still known after the arrays were freed."""
+        meta = self._freed_meta if self.released else _meta(self.saved_tensors)
+        return tuple((shape, str(dtype)) for shape, dtype in meta)
 
     def release(self) -> None:
         """Free the saved arrays (and arrays kept as attributes); the node itself stays in the graph."""
-        self.saved_tensors = ()
+        self._freed_meta, self.saved_tensors = _meta(self.saved_tensors), ()
         for key in [k for k, v in vars(self).items() if isinstance(v, np.ndarray)]:
             delattr(self, key)
         self.released = True
@@ -109,6 +60,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name} node, {len(self.parents)} input(s)>"
+
+
+def _meta(arrays: tuple[Any, ...]) -> tuple[tuple[tuple[int, ...], Any], ...]:
+    return tuple((np.shape(a), getattr(a, "dtype", type(a).__name__)) for a in arrays)
 
 
 class Function:
@@ -147,7 +102,7 @@ class Function:
             if hasattr(err, "add_note"):
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
-        if _grad_enabled and any(ctx.needs_input_grad):
+        if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)
 

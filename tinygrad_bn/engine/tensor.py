@@ -1,11 +1,7 @@
 """``Tensor``: a numpy array, its gradient, and the tape node that produced it.
 
-Every operator and method below is one line into ``tinygrad_bn.functional``, which checks the
-arguments and runs a primitive op (``tinygrad_bn/ops``: the arithmetic and its derivative live there).
-
-Dtypes: Python floats and lists of floats become float32 (PyTorch's default); numpy arrays keep
-their dtype (float64 stays float64, which gradcheck needs); integer and bool tensors never require
-grad. The wrapped numpy array is shared, not copied.
+Operators and methods are one line each into ``tinygrad_bn.functional`` (argument checks), which runs
+a primitive op (``tinygrad_bn/ops``: the arithmetic and its derivative). Dtypes: see docs/autograd.md.
 """
 
 from __future__ import annotations
@@ -15,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from .backward import run_backward
-from .function import Node, is_grad_enabled
+from .function import Node
+from .hooks import RemovableHandle
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -43,7 +40,7 @@ class Tensor:
         self.data = as_array(data, dtype)
         self._ctx: Node | None = None
         self._grad: np.ndarray | None = None
-        self._retains_grad = False
+        self._retains_grad, self._hooks = False, None
         self.requires_grad = requires_grad
         self.name = name
 
@@ -51,7 +48,8 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool, ctx: Node | None) -> Tensor:
         """An op's result: ``data`` as it is, no checks."""
         t = cls.__new__(cls)
-        t.data, t._ctx, t._grad, t._retains_grad, t._requires_grad, t.name = data, ctx, None, False, requires_grad, None
+        t.data, t._ctx, t._grad, t._requires_grad, t.name = data, ctx, None, requires_grad, None
+        t._retains_grad, t._hooks = False, None
         return t
 
     # ---- autograd state -----------------------------------------------------------------------
@@ -103,6 +101,13 @@ class Tensor:
             raise RuntimeError("retain_grad: the tensor does not require grad")
         self._retains_grad = True
         return self
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """``hook(grad)`` sees this tensor's gradient in every backward and may return a replacement."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: the tensor does not require grad, so no gradient will reach it")
+        self._hooks = {} if self._hooks is None else self._hooks
+        return RemovableHandle(self._hooks, hook)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
@@ -165,25 +170,10 @@ class Tensor:
     def __rmatmul__(self, o: Any) -> Tensor: return F.matmul(o, self)
     def __neg__(self) -> Tensor: return F.neg(self)
     def __getitem__(self, index: Any) -> Tensor: return F.getitem(self, index)
-    def __iadd__(self, o: Any) -> Tensor: return self._in_place(o, F.add)
-    def __isub__(self, o: Any) -> Tensor: return self._in_place(o, F.sub)
-    def __imul__(self, o: Any) -> Tensor: return self._in_place(o, F.mul)
-    def __itruediv__(self, o: Any) -> Tensor: return self._in_place(o, F.div)
-
-    def _in_place(self, other: Any, op: Any) -> Tensor:
-        """``x += y``: raises on a leaf that requires grad (as PyTorch). While recording, any other
-        tensor gets a new node (``x`` is rebound; see docs/autograd.md); otherwise ``x.data`` is updated."""
-        if self.requires_grad and self._ctx is None and is_grad_enabled():
-            raise RuntimeError("a leaf tensor that requires grad cannot be changed in place while recording; "
-                               "wrap the update in tg.no_grad(), or change .data")
-        result = op(self, other)
-        if self.requires_grad and is_grad_enabled():
-            return result
-        if result.dtype != self.dtype or result.shape != self.shape:
-            raise ValueError(f"in-place {op.__name__}: the result (shape {result.shape}, {result.dtype}) cannot be "
-                             f"stored in this tensor (shape {self.shape}, {self.dtype})")
-        self.data[...] = result.data
-        return self
+    def __iadd__(self, o: Any) -> Tensor: return F.in_place(self, o, F.add)
+    def __isub__(self, o: Any) -> Tensor: return F.in_place(self, o, F.sub)
+    def __imul__(self, o: Any) -> Tensor: return F.in_place(self, o, F.mul)
+    def __itruediv__(self, o: Any) -> Tensor: return F.in_place(self, o, F.div)
 
     # comparisons give boolean tensors outside the graph
     def __eq__(self, o: Any) -> Tensor: return F.compare(self, o, np.equal)  # type: ignore[override]

@@ -11,12 +11,11 @@ own dtype.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ..engine.function import is_grad_enabled
+from ..engine.grad_mode import is_grad_enabled
 from ..engine.tensor import Tensor, as_tensor
 from ..ops import elementwise as ew
 
@@ -24,7 +23,7 @@ _KIND = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, complex)
+    return isinstance(x, (int, float, np.bool_, np.integer, np.floating))
 
 
 def _result_dtype(a: Any, b: Any) -> np.dtype:
@@ -55,6 +54,8 @@ def _convert(x: Any, dtype: np.dtype) -> Tensor:
 
 def operands(a: Any, b: Any, op: str, broadcast: bool = True) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as Tensors of one dtype (shapes checked to broadcast, if ``broadcast``)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and a.shape == b.shape:
+        return a, b                               # the common case: nothing to convert or check
     a = a if isinstance(a, Tensor) or _is_number(a) else as_tensor(a)
     b = b if isinstance(b, Tensor) or _is_number(b) else as_tensor(b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
@@ -159,3 +160,23 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min ({min}) must not be greater than max ({max})")
     return ew.Clip.apply(as_tensor(x), min=min, max=max)
+
+
+def in_place(x: Tensor, other: Any, op: Any) -> Tensor:
+    """``x += other`` (``op`` is ``add``, ``sub``, ``mul`` or ``div``), as PyTorch where it can be.
+
+    A leaf that requires grad cannot be changed while recording: RuntimeError, as PyTorch. A recorded
+    (non-leaf) tensor gets a new node and the name is rebound, unlike PyTorch, which changes the tensor
+    itself (docs/autograd.md says why). Otherwise, e.g. under ``no_grad``, ``x.data`` is updated in place.
+    """
+    if x.requires_grad and x.is_leaf and is_grad_enabled():
+        raise RuntimeError("a leaf tensor that requires grad cannot be changed in place while recording; "
+                           "wrap the update in tg.no_grad(), or change .data")
+    result = op(x, other)
+    if x.requires_grad and is_grad_enabled():
+        return result
+    if result.dtype != x.dtype or result.shape != x.shape:
+        raise ValueError(f"in-place {op.__name__}: the result (shape {result.shape}, {result.dtype}) cannot be "
+                         f"stored in this tensor (shape {x.shape}, {x.dtype})")
+    x.data[...] = result.data
+    return x

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.function import no_grad
+from ..engine.grad_mode import no_grad
 from ..engine.tensor import Tensor
 from ..functional.normalization import check_momentum
 from .dropout import _Noise

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import backward, function
+from ..engine import backward, grad_mode
 from ..engine.tensor import Tensor
 from ..random import NoiseTape, record_noise
 
@@ -44,7 +44,7 @@ def _outputs(result: Any) -> list[Tensor]:
 
 
 def _evaluate(fn: Callable[..., Any], tensors: list[Any], noise: NoiseTape) -> list[np.ndarray]:
-    with noise.replay(), function.no_grad():
+    with noise.replay(), grad_mode.no_grad():
         return [np.array(o.data, dtype=np.float64) for o in _outputs(fn(*tensors))]
 
 
