@@ -5,6 +5,7 @@ and the step-0 line without a NaN."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,17 +60,19 @@ def last_line(proc: subprocess.CompletedProcess) -> str:
 
 
 def test_bn_vs_plain_resumed_gives_the_same_csv(data_dir, tmp_path):
-    common = ["--dataset", "mnist", "--data-dir", str(data_dir), "--holdout", "1000", "--steps", "40",
-              "--eval-every", "10", "--batch-size", "10", "--no-download"]
+    common = ["--dataset", "mnist", "--data-dir", str(data_dir), "--holdout", "1000", "--steps", "200",
+              "--eval-every", "50", "--batch-size", "10", "--no-download"]
     whole = cli("bn-vs-plain", *common, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
-    assert "step 0/40 test acc" in whole.stderr and "before training" in whole.stderr
+    assert "step 0/200 test acc" in whole.stderr and "before training" in whole.stderr
     assert "nan" not in whole.stderr.lower()
     out = tmp_path / "parts"
-    stopped = stop_when(["bn-vs-plain", *common, "--out", str(out)], "without BN: step 10/40", signal.SIGINT)
+    stopped = stop_when(["bn-vs-plain", *common, "--out", str(out)], "without BN: step 50/200", signal.SIGINT)
     assert stopped.returncode == 130
-    assert last_line(stopped).startswith("tinygrad-bn bn-vs-plain: stopped by SIGINT during the network "
-                                         "'without BN'; the checkpoint after step 10 of the network 'without BN'")
+    # the signal lands while the steps after 50 train (or, on a fast machine, a little later)
+    assert re.match(r"tinygrad-bn bn-vs-plain: stopped by SIGINT during (the network 'without BN'|the writing of "
+                    r"the results); the checkpoint after step (50|100|150|200) of the network 'without BN' is in ",
+                    last_line(stopped)), last_line(stopped)
     resumed = cli("bn-vs-plain", "--out", str(out), "--resume", "--data-dir", str(data_dir))
     assert resumed.returncode == 0, resumed.stderr
     for name in ("bn_vs_plain.csv", "results.md"):
@@ -87,7 +90,8 @@ def test_variance_shift_resumed_gives_the_same_tables(data_dir, tmp_path):
     stopped = stop_when(["variance-shift", *common, "--out", str(out)], "dropout-before-bn: epoch 1/2",
                         signal.SIGTERM)
     assert stopped.returncode == 143
-    assert "the checkpoint after epoch 1 of placement 'dropout-before-bn'" in last_line(stopped)
+    assert re.search(r"the checkpoint after (epoch [12] of placement|placement) 'dropout-before-bn' is in",
+                     last_line(stopped)), last_line(stopped)
     resumed = cli("variance-shift", "--out", str(out), "--resume", "--data-dir", str(data_dir))
     assert resumed.returncode == 0, resumed.stderr
     for name in ("mlp_variance_shift.csv", "mlp_accuracy.csv", "synthetic.csv", "results.md"):

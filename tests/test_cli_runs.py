@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +118,7 @@ def test_interrupt_before_the_first_checkpoint_saves_nothing(data_dir, tmp_path)
                              *mnist_args(data_dir, out, "--batch-size", "2", "--no-bn", epochs=2)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     for line in proc.stdout:
-        if line.startswith("model "):  # training starts right after this line
-            time.sleep(0.3)
+        if line.startswith("model "):  # training starts right after this line; its first epoch takes 500 steps
             proc.send_signal(signal.SIGINT)
             break
     out_text, err = proc.communicate(timeout=60)

@@ -179,10 +179,6 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     optimizer, scheduler, opt_desc = build_optimizer(args, model.parameters())
     n_params = sum(p.data.size for p in model.parameters())
     name = DATASET_NAMES[args.dataset]
-    log(f"{name}: {len(y_train)} training / {len(y_test)} test images ({split})")
-    log(f"model {describe_model(cfg)}, {n_params:,} parameters; {opt_desc}; batch {args.batch_size}, "
-        f"shift {args.shift} px, seed {args.seed}")
-
     history: list[dict[str, Any]] = []
     start, states = 1, {"model": model, "optimizer": optimizer, "scheduler": scheduler, "loader": loader,
                         "generators": {"shift": shift.rng} if shift else None}
@@ -190,6 +186,12 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
         start = restore_checkpoint(run.resume_from, **states) + 1
         history = list(run.resume_from.meta["history"])
         log(f"resuming after epoch {start - 1} of {args.epochs} from {run.checkpoint}")
+    if run is not None:
+        run.position = f"epoch {start}"  # before the lines below: a signal after them is "during epoch N"
+    log(f"{name}: {len(y_train)} training / {len(y_test)} test images ({split})")
+    log(f"model {describe_model(cfg)}, {n_params:,} parameters; {opt_desc}; batch {args.batch_size}, "
+        f"shift {args.shift} px, seed {args.seed}")
+
 
     def on_epoch(row: dict[str, Any]) -> None:
         history.append(row)
@@ -203,8 +205,6 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
             after_epoch(row)
 
     test_x = prepare(x_test, mean, std)
-    if run is not None:
-        run.position = f"epoch {start}"
     fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs, scheduler=scheduler,
         progress=not args.no_progress, on_epoch=on_epoch, start_epoch=start)
     final = history[-1]
