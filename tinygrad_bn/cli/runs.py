@@ -3,11 +3,14 @@ before any work, locked against a second run, never overwritten silently), check
 ``--resume``, Ctrl-C and SIGTERM, divergence, and the exit statuses.
 
     def run(args):
-        return runs.run_training("mnist", args, finished=("model.npz",), body=lambda run: train(args, run))
+        return runs.run_training("mnist", args.out, resume=args.resume, force=args.force,
+                                 finished=("model.npz",), body=lambda run: train(args, run))
 
-Inside ``body(run)``: ``run.resume_from`` is the checkpoint to continue from (or None); call
-``run.save_checkpoint(epoch=..., ...)`` after each epoch and write the final outputs inside
-``with run.critical():`` (a signal then waits until the block is done).
+Inside ``body(run)``: ``run.resume_from`` is the checkpoint to continue from (or None, and
+``resumed_args`` gives the options it was started with); call ``run.save_checkpoint(epoch=..., ...)``
+after each epoch (before printing the epoch's line), set ``run.position`` to what is being trained,
+and write the final outputs inside ``with run.critical():`` (a signal then waits until the block is
+done).
 
 Exit statuses (``EXIT_*``): 0 done; 1 the training diverged, or the data set is not available;
 2 a usage error, reported in one line before any work where possible (a bad option, an ``--out`` that
@@ -60,7 +63,8 @@ class Interrupted(BaseException):
 
 
 def add_run_arguments(p: argparse.ArgumentParser, finished: str) -> None:
-    """--resume and --force (``finished`` names the file a finished run leaves, for the help text)."""
+    """--resume and --force (``finished`` names the file a finished run leaves, for the help text).
+    Call it after every other option: it records their defaults for :func:`resumed_args`."""
     p.add_argument("--resume", action="store_true",
                    help=f"continue the unfinished run in --out from its last checkpoint ({CHECKPOINT}), with the "
                         "options it was started with")
@@ -92,9 +96,10 @@ def json_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
 
 
-def resumed_args(args: argparse.Namespace, saved: dict[str, Any], run: Run) -> argparse.Namespace:
-    """``args`` with the options the run in ``run.out`` was started with (``saved``). An option given on
-    the command line that differs from the saved one is refused (RunError)."""
+def resumed_args(args: argparse.Namespace, saved: dict[str, Any]) -> argparse.Namespace:
+    """``args`` with the options the resumed run was started with (``saved``, from its checkpoint). An
+    option given on the command line (one that is not at its default) that differs from the saved one is
+    refused (RunError): the result would be neither run."""
     defaults = getattr(args, "_defaults", {})
     merged = argparse.Namespace(**vars(args))
     for key, value in saved.items():
@@ -301,6 +306,7 @@ def run_training(command: str, out: Path, *, resume: bool, force: bool, finished
                     warnings.filterwarnings("ignore", "overflow|invalid value|divide by zero", RuntimeWarning)
                     return body(run)
             finally:
+                run._critical += 1  # the run is ending: a signal now is only noted, not raised half-way
                 run.close()
     except Interrupted as stop:
         print(f"tinygrad-bn {command}: {run.interrupted_message(stop.signum)}", file=sys.stderr, flush=True)

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal args
         resume = run.resume_from
         if resume is not None:
-            args = runs.resumed_args(args, resume.meta["options"], run)
+            args = runs.resumed_args(args, resume.meta["options"])
         data = load_data(args)
         out = args.out
         log = printer(not args.no_progress)

@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     def body(run: runs.Run) -> int:
         nonlocal args
         if run.resume_from is not None:
-            args = runs.resumed_args(args, run.resume_from.meta["options"], run)
+            args = runs.resumed_args(args, run.resume_from.meta["options"])
         check_args(args)
         try:
             result = train(args, run=run)

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal args
         resume = run.resume_from
         if resume is not None:
-            args = runs.resumed_args(args, resume.meta["options"], run)
+            args = runs.resumed_args(args, resume.meta["options"])
             print(f"resuming after {run.saved}")
         data = None if args.synthetic_only else load_data(args)  # fail fast on missing data
         if data is not None:
