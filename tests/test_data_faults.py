@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tinygrad_bn.data import datasets as ds
-from tinygrad_bn.data import idx, load_mnist, read_idx, write_idx
+from tinygrad_bn.data import files, idx, load_mnist, read_idx, write_idx
 
 SHARED = os.environ.get(ds.ENV_VAR)  # read before the fixture below removes it
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -116,7 +116,7 @@ def test_unreadable_file_and_folder_for_real(tmp_path, isolated):
 def test_unsearchable_data_folder_is_named(tmp_path, isolated, monkeypatch):
     (tmp_path / "d" / "mnist").mkdir(parents=True)
     real_access = os.access
-    monkeypatch.setattr(ds.os, "access", lambda p, mode: False if str(p).endswith("mnist") else real_access(p, mode))
+    monkeypatch.setattr(files.os, "access", lambda p, mode: False if str(p).endswith("mnist") else real_access(p, mode))
     with pytest.raises(ValueError, match=r"load_mnist: .*d/mnist: permission denied \(the data folder is not readable"):
         load_mnist("test", data_dir=tmp_path / "d", download=False)
 

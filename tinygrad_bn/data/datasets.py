@@ -26,7 +26,6 @@ the test labels named as the training labels) is always refused, with a message 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import short_path
+from .files import is_file, md5_or_error, md5sum, writable_cache
 from .idx import read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_dataset", "DATASETS", "DatasetNotFoundError", "cache_dir",
@@ -94,15 +94,6 @@ def cache_dir() -> Path:
     return Path(base) / "tinygrad_bn"
 
 
-def md5sum(path: Path) -> str:
-    """Hex MD5 of a file (read in 1 MiB chunks)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_url(url: str, dest: Path, timeout: float = 60.0) -> None:
     """Write the bytes at ``url`` to ``dest`` (the one place that touches the network; tests replace it)."""
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:  # noqa: S310
@@ -117,7 +108,7 @@ def download_file(spec: DatasetSpec, filename: str, folder: Path) -> Path:
     of the accepted sums; a failed or mismatching attempt deletes its temporary file. Raises
     ``DatasetNotFoundError`` listing every mirror's failure when none worked.
     """
-    _writable_cache(folder)
+    writable_cache(folder)
     target, failures = folder / filename, []
     for base in spec.mirrors:
         url = base + filename
@@ -140,19 +131,6 @@ def download_file(spec: DatasetSpec, filename: str, folder: Path) -> Path:
     raise DatasetNotFoundError(f"could not download {spec.name} file {filename}:\n  " + "\n  ".join(failures))
 
 
-def _writable_cache(folder: Path) -> None:
-    """Create the cache ``folder``; ValueError (one line) if it is not a folder or not writable."""
-    fix = "set XDG_CACHE_HOME to a writable folder, or pass --data-dir (data_dir=) to local copies"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ValueError(f"the download cache {folder} (or a folder above it) is a file, not a folder; {fix}") from None
-    except OSError as e:
-        raise ValueError(f"the download cache {folder} cannot be created ({e.strerror or e}); {fix}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"the download cache {folder} is not writable; {fix}")
-
-
 def _search_folders(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> list[tuple[Path, bool]]:
     """(folder, is_cache) in search order."""
     folders: list[tuple[Path, bool]] = []
@@ -171,31 +149,6 @@ def _known_sums() -> dict[str, str]:
             for md5 in sums}
 
 
-def _is_file(candidate: Path) -> bool:
-    """Whether ``candidate`` is a file to read; ValueError for what a user must fix (a folder in its
-    place, a folder that cannot be searched, a path the system refuses as too long)."""
-    try:
-        if candidate.is_dir():
-            raise ValueError(f"{candidate}: is a folder, where a data file of that name was expected")
-        if candidate.is_file():
-            return True
-        folder = candidate.parent
-        if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
-            raise ValueError(f"{folder}: permission denied (the data folder is not readable)")
-        return False
-    except OSError as e:  # e.g. ENAMETOOLONG, which is_file does not swallow
-        raise ValueError(f"{short_path(candidate)}: cannot be looked up ({e.strerror or e})") from None
-
-
-def _md5_or_error(path: Path) -> str:
-    try:
-        return md5sum(path)
-    except PermissionError:
-        raise ValueError(f"{path}: permission denied (the data file is not readable)") from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
-
-
 def _find_local(spec: DatasetSpec, filename: str, folders: list[tuple[Path, bool]]) -> Path | None:
     """The first acceptable local copy of ``filename`` (gzipped or not), or None.
 
@@ -206,11 +159,11 @@ def _find_local(spec: DatasetSpec, filename: str, folders: list[tuple[Path, bool
     """
     for folder, is_cache in folders:
         for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
-            if not _is_file(candidate):
+            if not is_file(candidate):
                 continue
             if candidate.suffix != ".gz":
                 return candidate
-            got = _md5_or_error(candidate)
+            got = md5_or_error(candidate)
             if got in spec.md5[filename]:
                 return candidate
             other = _known_sums().get(got)
