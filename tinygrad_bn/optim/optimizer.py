@@ -201,7 +201,7 @@ class Optimizer:
         keys = set(saved) - {"params", "initial_lr"}
         if keys != set(self.defaults):
             extra, lacking = sorted(keys - set(self.defaults)), sorted(set(self.defaults) - keys)
-            raise ValueError(f"{name}: saved group {gi} is not a {type(self).__name__} group: unexpected "
+            raise ValueError(f"{name}: saved group {gi} does not fit {type(self).__name__}: unexpected "
                              f"hyperparameter(s) {extra}, missing {lacking} (saved by another optimizer?)")
         new = {k: _like(group.get(k), v) for k, v in saved.items() if k != "params"}
         if "initial_lr" in new:
