@@ -17,7 +17,7 @@ import tracemalloc
 from typing import Any
 
 from tinygrad_bn.cli import build_parser
-from tinygrad_bn.commands import mnist as cmd
+from tinygrad_bn.cli.commands import mnist as cmd
 
 
 def resident_mib() -> float:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import tinygrad_bn as tg  # noqa: E402
 from tinygrad_bn import viz  # noqa: E402
-from tinygrad_bn.commands.graph import draw_mlp_step  # noqa: E402
+from tinygrad_bn.cli.commands.graph import draw_mlp_step  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures"
 

@@ -7,7 +7,7 @@ from shift_se import delta_standard_error
 import tinygrad_bn as tg
 from tinygrad_bn import diagnostics as D
 from tinygrad_bn import nn
-from tinygrad_bn.experiments.synthetic import NoiseThenBN
+from tinygrad_bn.cli.experiments.synthetic import NoiseThenBN
 from tinygrad_bn.nn.utils import recalibrate_bn
 
 # ---- closed forms -------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def test_closed_form_errors():
     ("uout", 0.3, 0.0, 1.0), ("uout", 1.0, 2.0, 0.5),
 ])
 def test_measured_shift_matches_closed_form(kind, rate, c, v):
-    from tinygrad_bn.experiments import synthetic
+    from tinygrad_bn.cli.experiments import synthetic
 
     n, batch, channels = 40_000, 500, 4
     res = synthetic.measure(kind, rate, c, v, n=n, channels=channels, batch_size=batch, seed=11)

@@ -294,15 +294,15 @@ def test_rate_outside_zero_one_raises_naming_op_and_value(name, bad):
 
 def test_gaussian_dropout_rejects_p_one_because_the_variance_is_infinite():
     for call in (lambda: F.gaussian_dropout(tg.Tensor(np.ones(3)), 1.0), lambda: tg.nn.GaussianDropout(1)):
-        with pytest.raises(ValueError, match=r"must be in \[0, 1\), since at p = 1 the variance is infinite; got 1.0"):
+        with pytest.raises(ValueError, match=r"noise variance p / \(1 - p\).*must be in \[0, 1\), got 1(\.0)?"):
             call()
 
 
 @pytest.mark.parametrize("bad", ["0.5", True, None, [0.5]])
 def test_rate_of_the_wrong_type_raises_type_error(bad):
-    with pytest.raises(TypeError, match=r"dropout: p must be a number in \[0, 1\], got"):
+    with pytest.raises(TypeError, match=r"dropout: p \(.*\) must be a number in \[0, 1\], got"):
         F.dropout(tg.Tensor(np.ones(3)), bad)
-    with pytest.raises(TypeError, match=r"Uout: beta must be a number"):
+    with pytest.raises(TypeError, match=r"Uout: beta \(.*\) must be a number"):
         tg.nn.Uout(bad)
 
 
@@ -333,7 +333,7 @@ def test_dropout1d_wants_2d_or_3d_input(shape):
 
 def test_bad_training_flag_and_bad_generator_raise_type_error():
     x = tg.Tensor(np.ones(3))
-    with pytest.raises(TypeError, match="dropout: training must be a bool, got str 'False'"):
+    with pytest.raises(TypeError, match="dropout: training must be True or False, got str 'False'"):
         F.dropout(x, 0.5, "False")
     with pytest.raises(TypeError, match="dropout: generator must be a numpy.random.Generator, got int"):
         F.dropout(x, 0.5, training=False, generator=42)

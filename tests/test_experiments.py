@@ -8,8 +8,8 @@ from shift_se import delta_standard_error
 
 from tinygrad_bn import nn
 from tinygrad_bn.cli import main
-from tinygrad_bn.experiments import bn_vs_plain, placements, synthetic
-from tinygrad_bn.experiments.common import Splits, load_splits
+from tinygrad_bn.cli.experiments import bn_vs_plain, placements, synthetic
+from tinygrad_bn.cli.experiments.common import Splits, load_splits
 
 # the tiny IDX files written below have MD5 sums the loader does not know: it warns and loads them
 pytestmark = pytest.mark.filterwarnings("ignore:.*is not a known sum:UserWarning")

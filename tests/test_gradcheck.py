@@ -118,7 +118,7 @@ def test_without_replay_the_stochastic_op_would_fail():
 
 
 def test_user_registered_op_runs_through_the_registry():
-    from tinygrad_bn.registry import OPS, Sample, register_op
+    from tinygrad_bn.testing.registry import OPS, Sample, register_op
 
     info = register_op("test_softplus", lambda x: (x.exp() + 1).log(),
                        lambda rng: [Sample((rng.standard_normal((2, 2)),))])

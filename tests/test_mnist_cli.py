@@ -15,7 +15,7 @@ import pytest
 import tinygrad_bn as tg
 from tinygrad_bn import autograd, optim
 from tinygrad_bn.cli import build_parser, main
-from tinygrad_bn.commands import mnist as cmd
+from tinygrad_bn.cli.commands import mnist as cmd
 from tinygrad_bn.data import DataLoader, datasets, write_idx
 from tinygrad_bn.models import mlp
 from tinygrad_bn.train import evaluate, fit, predict, train_epoch

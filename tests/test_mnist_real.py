@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinygrad_bn.cli import build_parser
-from tinygrad_bn.commands import mnist as cmd
+from tinygrad_bn.cli.commands import mnist as cmd
 from tinygrad_bn.data import ENV_VAR
 
 DATA = os.environ.get(ENV_VAR)

@@ -78,7 +78,6 @@ def test_a_few_sgd_steps_fit_a_separable_toy_problem():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"in_features": 0}, "in_features must be a positive integer, got 0"),
-    ({"num_classes": 2.0}, "num_classes must be a positive integer, got 2.0"),
     ({"hidden": (512, -1)}, r"hidden\[1\] must be a positive integer, got -1"),
     ({"hidden": 512}, "hidden must be a sequence of positive integers, got 512"),
     ({"dropout": 1.0}, r"dropout must be a probability in \[0, 1\), got 1.0"),
@@ -89,3 +88,8 @@ def test_a_few_sgd_steps_fit_a_separable_toy_problem():
 def test_bad_arguments_raise_clear_value_errors(kwargs, message):
     with pytest.raises(ValueError, match="mlp: " + message):
         mlp(**kwargs)
+
+
+def test_a_non_integer_width_is_a_type_error():
+    with pytest.raises(TypeError, match="mlp: num_classes must be an integer, got float 2.0"):
+        tg.mlp(num_classes=2.0)

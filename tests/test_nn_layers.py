@@ -90,8 +90,10 @@ def test_linear_errors_name_the_layer_and_both_shapes():
     expected = r"Linear\(in_features=4, out_features=3, bias=True\).*\(\.\.\., 4\).*\(2, 5\)"
     with pytest.raises(ValueError, match=expected):
         lin(tg.randn(2, 5))
-    for bad in (-1, 2.5, True, "4"):
-        with pytest.raises(ValueError, match="Linear: in_features must be"):
+    with pytest.raises(ValueError, match="Linear: in_features must be a non-negative integer, got -1"):
+        nn.Linear(-1, 3)
+    for bad in (2.5, True, "4"):
+        with pytest.raises(TypeError, match="Linear: in_features must be an integer"):
             nn.Linear(bad, 3)
     with pytest.raises(TypeError, match="Linear: dtype must be a floating-point"):
         nn.Linear(2, 3, dtype=np.int32)

@@ -329,7 +329,7 @@ def test_scheduler_state_dict_round_trip_and_resume():
 def test_scheduler_errors():
     with pytest.raises(ValueError, match="StepLR: step_size must be a positive integer, got 0"):
         StepLR(_opt(), step_size=0)
-    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be a positive integer"):
+    with pytest.raises(TypeError, match="CosineAnnealingLR: T_max must be an integer, got float 2.5"):
         CosineAnnealingLR(_opt(), T_max=2.5)
     with pytest.raises(TypeError, match="StepLR: expected an Optimizer, got list"):
         StepLR([], step_size=1)

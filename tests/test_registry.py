@@ -7,7 +7,7 @@ import pytest
 
 import tinygrad_bn as tg
 from tinygrad_bn.autograd import FUNCTIONS
-from tinygrad_bn.registry import OPS, all_samples
+from tinygrad_bn.testing.registry import OPS, all_samples
 
 SAMPLES = all_samples()
 

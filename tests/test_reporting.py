@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from tinygrad_bn import reporting
+from tinygrad_bn.cli import reporting
+from tinygrad_bn.tables import markdown_table
 
 
 def test_write_csv_roundtrip(tmp_path):
@@ -26,19 +27,19 @@ def test_write_json_numpy(tmp_path):
 
 def test_markdown_table_format_and_alignment():
     rows = [{"name": "a", "v": 0.123456}, {"name": "bb|c", "v": 10.0}]
-    t = reporting.markdown_table(rows, floatfmt=".3f")
+    t = markdown_table(rows, floatfmt=".3f")
     lines = t.split("\n")
     assert len(lines) == 4
     assert lines[0].split("|")[1].strip() == "name"
     assert lines[1].endswith(":|")  # numeric column right-aligned
     assert "0.123" in lines[2] and "10.000" in lines[3]
     assert "bb\\|c" in lines[3]  # pipes escaped
-    only_v = reporting.markdown_table(rows, columns=["v"]).split("\n")
+    only_v = markdown_table(rows, columns=["v"]).split("\n")
     assert [c.strip() for c in only_v[0].split("|")[1:-1]] == ["v"]
     with pytest.raises(TypeError, match="markdown_table"):
-        reporting.markdown_table("not rows")
+        markdown_table("not rows")
     with pytest.raises(TypeError, match="rows\\[0\\]"):
-        reporting.markdown_table([1])
+        markdown_table([1])
 
 
 def test_plots_write_png_or_return_none(tmp_path):

@@ -135,11 +135,10 @@ def test_broadcast_error_names_op_and_shapes():
     (lambda t: t.reshape(4, 2), r"reshape: cannot reshape a tensor of shape \(2, 3\)"),
     (lambda t: t.reshape(-1, -1), "reshape"),
     (lambda t: t.permute(0, 0), "permute"),
-    (lambda t: t.expand(4, 3), r"expand: cannot broadcast shape \(2, 3\) to \(4, 3\)"),
-    (lambda t: t.squeeze(0), "squeeze: axis 0 has length 2"),
+    (lambda t: t.expand(4, 3), r"expand: cannot expand shape \(2, 3\) to \(4, 3\)"),
+    (lambda t: t.squeeze(0), r"squeeze: axis 0 of shape \(2, 3\) has length 2"),
     (lambda t: t.sum(axis=2), "sum: axis 2 is out of range"),
     (lambda t: t.mean(axis=(0, 0)), "repeated axis"),
-    (lambda t: t[5], "getitem: .*index 5"),
     (lambda t: t.clip(2, 1), r"clip: min \(2\) must not be greater than max \(1\)"),
     (lambda t: t[:, :1].var(axis=1), "var: .*correction=1"),
     (lambda t: tg.cat([t, tg.Tensor(np.ones((3, 3)))], axis=1), "concatenate: shapes"),
@@ -154,3 +153,8 @@ def test_zero_dimensional_results_are_arrays_not_numpy_scalars():
     x = tg.Tensor(np.array(2.0), requires_grad=True)
     for y in (x.exp(), x * 3, x.sum(), -x, tg.F.dropout(x, 0.5, training=True)):
         assert type(y.data) is np.ndarray and y.shape == ()
+
+
+def test_an_index_out_of_range_is_an_index_error_naming_the_shape():
+    with pytest.raises(IndexError, match=r"getitem: index 5 is out of bounds.*shape \(2, 3\)"):
+        tg.Tensor(np.ones((2, 3)))[5]

@@ -13,7 +13,7 @@ import tinygrad_bn as tg
 import tinygrad_bn.functional as F
 from tinygrad_bn import viz
 from tinygrad_bn.nn import BatchNorm1d, Dropout, Module, Parameter
-from tinygrad_bn.viz_labels import COLORS, NONFINITE_BORDER, fmt_attr
+from tinygrad_bn.viz.labels import COLORS, NONFINITE_BORDER, fmt_attr
 
 NODE = re.compile(r"^\s*(\w+) \[(.*)\]$", re.M)
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
@@ -281,10 +281,10 @@ def test_drawing_changes_neither_graph_nor_gradients():
     net, loss, _ = step()
     ref_net, ref_loss, _ = step(Net())
     ref_loss.backward()
-    before = {id(t): t._retains_grad for t in viz._topological([loss])}
+    before = {id(t): t._retains_grad for t in viz.graph._topological([loss])}
     viz.draw(loss, model=net, show_grad=True, show_saved=True, compact=True, max_depth=3)
     viz.draw(loss, model=net, show_grad=True)
-    assert all(t._retains_grad == before[id(t)] for t in viz._topological([loss]))
+    assert all(t._retains_grad == before[id(t)] for t in viz.graph._topological([loss]))
     assert all(p.grad is None for p in net.parameters())
     loss.backward()  # the graph was not freed by drawing
     for (name, p), q in zip(net.named_parameters(), ref_net.parameters()):
@@ -448,3 +448,20 @@ def test_docs_figure_script_builds_its_graphs():
     nodes, _ = parse(figures.nan())
     red = [v for v in nodes.values() if fill(v) == COLORS["nonfinite"]]
     assert len(red) == 1 and "<b>x</b>" in red[0] and "grad has NaN" in red[0]
+
+
+def test_conv_and_pool_nodes_show_their_attributes():
+    net = tg.nn.Sequential(tg.nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64), tg.nn.MaxPool2d(2),
+                           tg.nn.AvgPool2d(2, 1), tg.nn.AdaptiveAvgPool2d(1))
+    out = net(tg.Tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)))).sum()
+    nodes, edges = parse(viz.draw(out, model=net, show_saved=True))
+    conv = nodes[find(nodes, "<b>Conv2d</b>")]
+    for text in ("stride=(1, 1)", "padding=(1, 1)", "dilation=(1, 1)", "groups=1"):
+        assert text in conv
+    into_conv = sorted(lbl for _, h, lbl in edges if h == find(nodes, "<b>Conv2d</b>"))
+    assert into_conv == ["label=b", "label=w", "label=x"]
+    maxpool = nodes[find(nodes, "<b>MaxPool2d</b>")]
+    assert "kernel_size=(2, 2)" in maxpool and "saved (2, 2, 3, 3) uint8" in maxpool  # the winning tap per window
+    assert "stride=(1, 1)" in nodes[find(nodes, "<b>AvgPool2d</b>")]
+    assert find(nodes, "<b>GlobalAvgPool2d</b>")
+    assert fill(nodes[find(nodes, "<b>0.weight</b>")]) == COLORS["parameter"]

@@ -1,31 +1,26 @@
 """tinygrad_bn: a small autograd framework for learning, checking and seeing gradients.
 
-The public API, re-exported here: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``,
-``gradcheck``, and the namespaces ``functional`` (``F``), ``nn``, ``autograd``, ``random``, ``registry``.
+The public API: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``, ``gradcheck``, and the
+namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``data``. The command line
+(``tinygrad-bn``, in ``tinygrad_bn.cli``) is not imported here.
 """
 
-from . import autograd, diagnostics, functional, nn, optim, random, registry, reporting, viz
+from . import autograd, data, diagnostics, functional, nn, optim, random, testing, viz
 from . import functional as F
-from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import arange, ones, rand, randn, tensor, zeros
+from .engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine.tensor import Tensor
+from .functional.shape import cat, concatenate, stack
 from .models import mlp
-from .ops.shape import concatenate, stack
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor
-from .testing import GradcheckError, gradcheck
-
-cat = concatenate
+from .testing import GradcheckError, gradcheck, registry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "concatenate", "cat", "stack",
-    "no_grad", "enable_grad", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
-    "autograd", "functional", "F", "nn", "random", "registry",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
+    "autograd", "functional", "F", "nn", "optim", "random", "testing", "registry", "viz", "data", "diagnostics",
+    "mlp", "save", "load",
 ]
-__all__ += ["models", "mlp"]
-__all__ += ["optim"]
-__all__ += ["serialization", "save", "load"]
-__all__ += ["viz"]
-__all__ += ["diagnostics", "reporting"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .engine.tensor import Tensor
 from .random import get_generator
-from .tensor import Tensor
 
 
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:

@@ -52,11 +52,11 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import no_grad
+from .engine.grad_mode import no_grad
+from .engine.tensor import Tensor
 from .nn.module import Module
 from .nn.utils import batch_inputs, batch_norm_layers, preserved_modes
-from .reporting import markdown_table
-from .tensor import Tensor
+from .tables import markdown_table
 
 __all__ = ["variance_shift_dropout", "variance_shift_gaussian", "variance_shift_uout", "variance_shift_linear",
            "noise_variance", "variance_shift",

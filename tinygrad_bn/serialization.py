@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npformat
 
-from .tensor import Tensor
+from .engine.tensor import Tensor
 
 __all__ = ["save", "load", "flatten", "unflatten"]
 

@@ -22,11 +22,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import functional as F
-from .autograd import no_grad
 from .checks import check_int
+from .engine.grad_mode import no_grad
+from .engine.tensor import Tensor
 from .nn import Module
 from .nn.utils import check_model, preserved_modes
-from .tensor import Tensor
 
 __all__ = ["train_epoch", "evaluate", "predict", "fit", "eval_mode", "current_lr", "peak_rss_mb"]
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import functional as F
-from ..ops.dropout import check_rate
+from ..engine.tensor import Tensor
+from ..functional.dropout import check_rate
 from ..random import get_generator
-from ..tensor import Tensor
 from .module import Module
 
 

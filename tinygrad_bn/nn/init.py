@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..engine.tensor import Tensor
 from ..random import get_generator
-from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "kaiming_uniform_",
            "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import no_grad
-from ..ops.normalization import check_momentum
-from ..tensor import Tensor
+from ..engine.grad_mode import no_grad
+from ..engine.tensor import Tensor
+from ..functional.normalization import check_momentum
 from .dropout import _Noise
 from .module import Module
 from .normalization import _BatchNorm

@@ -27,16 +27,12 @@ argument checks and the train/eval logic of :func:`apply_noise` below.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..autograd import Function, Node
-from ..random import draw, get_generator
-from ..registry import Sample, register_op
-
-if TYPE_CHECKING:
-    from ..tensor import Tensor
+from ..engine.function import Function, Node
+from ..random import draw
 
 Grads = tuple[np.ndarray | None, ...]
 
@@ -85,11 +81,7 @@ class _NoiseOp(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        m = ctx.saved_tensors[0]
-        if ctx.may_overwrite_grad_output and (m.shape == g.shape or g.shape == np.broadcast_shapes(g.shape, m.shape)):
-            g *= m  # the engine owns g and hands it on: no new array
-            return (g,)
-        return (g * m,)
+        return (g * ctx.saved_tensors[0],)
 
 
 class Dropout(_NoiseOp):
@@ -200,97 +192,3 @@ class AlphaDropout(_NoiseOp):
         y += m * x.dtype.type(ALPHA)                       # (x + ALPHA) * m, without touching x
         y -= x.dtype.type(ALPHA * AlphaDropout.scale(p) * (1.0 - p))
         return y
-
-
-# ----------------------------------------------------------------------------------------------
-# Argument checks and the train/eval switch, shared by F.dropout* and the nn layers.
-_MEANING = {"p": "the probability of zeroing an element", "beta": "the half-width of the noise U(-beta, beta)"}
-
-
-def check_rate(name: str, value: Any, param: str = "p", *, allow_one: bool = True) -> float:
-    """``value`` as a float in [0, 1] (or [0, 1) if not ``allow_one``); else TypeError/ValueError naming ``name``."""
-    if type(value) is float and 0.0 <= value < 1.0:  # the common case first (this runs on every call)
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: {param} must be a number in [0, 1], got {type(value).__name__} {value!r}")
-    value = float(value)
-    if allow_one and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: {param} ({_MEANING[param]}) must be in [0, 1], got {value!r}")
-    if not allow_one and not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}: {param} (the dropout rate whose noise variance p / (1 - p) is used) must be in "
-                         f"[0, 1), since at p = 1 the variance is infinite; got {value!r}")
-    return value
-
-
-def check_input(name: str, x: Any, ranks: tuple[int, ...] | None = None, layout: str = "", hint: str = "") -> Tensor:
-    """``x`` as a Tensor; TypeError unless it is floating point, ValueError if its rank is not in ``ranks``."""
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}; "
-                        "convert first, e.g. tg.Tensor(x.data.astype(np.float32))")
-    if ranks is not None and x.ndim not in ranks:
-        raise ValueError(f"{name}: expected {layout}, got a {x.ndim}-D input of shape {x.shape}"
-                         + (f"; {hint}" if hint else ""))
-    return x
-
-
-def apply_noise(op: type[_NoiseOp], name: str, x: Any, training: Any, generator: Any, *,
-                ranks: tuple[int, ...] | None = None, layout: str = "", hint: str = "", **attrs: Any) -> Tensor:
-    """Check the arguments, then ``x`` itself (eval, or rate 0) or ``op.apply(x, **attrs, generator=...)``.
-
-    The identity returns the input Tensor itself, as PyTorch does: no copy, no graph node, and the
-    gradient reaches x unchanged because y *is* x. (So ``y.data[...] = 0`` would also change x.)
-    """
-    x = check_input(name, x, ranks, layout, hint)
-    param = "beta" if op is Uout else "p"
-    attrs[param] = check_rate(name, attrs[param], param, allow_one=op is not GaussianDropout)
-    if training is not True and training is not False and not isinstance(training, np.bool_):
-        raise TypeError(f"{name}: training must be a bool, got {type(training).__name__} {training!r}")
-    if generator is not None:
-        get_generator(generator, name)  # type check now, not only when a mask is drawn
-    if not training or attrs[param] == 0.0:
-        return x
-    return op.apply(x, generator=generator, **attrs)
-
-
-# ----------------------------------------------------------------------------------------------
-# Registry samples (gradchecked in float64): every op in training and eval, p at 0 and 1, a few shapes.
-def _functional() -> Any:
-    from .. import functional
-
-    return functional
-
-
-def _samples(shapes: list[tuple[int, ...]], settings: list[dict[str, Any]]) -> Any:
-    def make(rng: np.random.Generator) -> list[Sample]:
-        out = []
-        for kw in settings:
-            for shape in shapes:
-                kwargs = dict(kw)
-                if kwargs.pop("own_generator", False):
-                    kwargs["generator"] = np.random.default_rng(int(rng.integers(2**31)))
-                out.append(Sample((rng.standard_normal(shape),), kwargs, note=f"{shape} {kw}"))
-        return out
-
-    return make
-
-
-def _settings(param: str, values: list[float]) -> list[dict[str, Any]]:
-    """Training at each value, once with its own generator, and eval (where the value is irrelevant)."""
-    return ([{param: v, "training": True} for v in values] + [{param: values[-1], "own_generator": True}]
-            + [{param: values[-1], "training": False}])
-
-
-_ANY = [(3, 4), (2, 3, 2), (5,), ()]
-register_op("dropout", lambda x, **kw: _functional().dropout(x, **kw), _samples(_ANY, _settings("p", [0.0, 1.0, 0.5])))
-register_op("dropout1d", lambda x, **kw: _functional().dropout1d(x, **kw),
-            _samples([(2, 3, 4), (3, 5)], _settings("p", [0.0, 1.0, 0.5])))
-register_op("dropout2d", lambda x, **kw: _functional().dropout2d(x, **kw),
-            _samples([(2, 3, 2, 2), (1, 4, 3, 1)], _settings("p", [0.0, 1.0, 0.5])))
-register_op("gaussian_dropout", lambda x, **kw: _functional().gaussian_dropout(x, **kw),
-            _samples(_ANY, _settings("p", [0.0, 0.9, 0.3])))
-register_op("uout", lambda x, **kw: _functional().uout(x, **kw), _samples(_ANY, _settings("beta", [0.0, 1.0, 0.2])))
-register_op("alpha_dropout", lambda x, **kw: _functional().alpha_dropout(x, **kw),
-            _samples(_ANY, _settings("p", [0.0, 1.0, 0.5])))

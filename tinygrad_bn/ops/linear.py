@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Node
-from ..registry import Sample, register_op
+from ..engine.function import Function, Node
 
 Grads = tuple[np.ndarray | None, ...]
 
@@ -47,23 +46,3 @@ class Linear(Function):
         if len(need) == 2:
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)
-
-
-def _linear_samples(rng: np.random.Generator) -> list[Sample]:
-    cases = [((4, 3), (2, 3), True), ((5, 3), (4, 3), False), ((2, 3, 4), (5, 4), True), ((3,), (2, 3), True),
-             ((0, 3), (2, 3), True)]
-    out = []
-    for xs, ws, bias in cases:
-        args = (rng.standard_normal(xs), rng.standard_normal(ws))
-        args += (rng.standard_normal(ws[0]),) if bias else ()
-        out.append(Sample(args, note=f"x {xs}, W {ws}, bias={bias}"))
-    return out
-
-
-def _linear(*args: object) -> object:
-    from ..functional import linear
-
-    return linear(*args)
-
-
-register_op("linear", _linear, _linear_samples)

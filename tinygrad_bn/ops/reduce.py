@@ -8,26 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, Node
-from ..registry import Sample, register_op
+from ..engine.function import Function, Node
 
 Grads = tuple[np.ndarray | None, ...]
 Axis = int | tuple[int, ...] | None
-
-
-def normalize_axis(axis: Axis, ndim: int, op: str) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative axes (all axes for None); ValueError if out of range."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(int(a) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis}")
-    return tuple(sorted(out))
 
 
 def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -85,8 +69,6 @@ class Var(Function):
     def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False,
                 correction: int = 1) -> np.ndarray:
         n = _count(x.shape, axis)
-        if n - correction <= 0:
-            raise ValueError(f"needs more than correction={correction} element(s) per reduction, got {n}")
         centered = x - x.mean(axis=axis, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.kd_shape = keepdims_shape(x.shape, axis)
@@ -102,16 +84,15 @@ class Var(Function):
 
 class _Extremum(Function):
     """Shared backward of Max and Min: the gradient goes to the elements equal to the result,
-    split equally among ties (as PyTorch's amax/amin), so the gradient of a tie sums to grad_output."""
+    split equally among ties (as PyTorch's amax/amin), so the gradient of a tie sums to grad_output.
+    A result that is NaN (the input had NaN there) sends its gradient to the NaN position(s)."""
 
     reduce = staticmethod(np.max)
 
     @classmethod
     def _forward(cls, ctx: Node, x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
-        if x.size == 0:
-            raise ValueError("cannot take max/min of an empty tensor")
         out_kd = cls.reduce(x, axis=axis, keepdims=True)
-        mask = x == out_kd
+        mask = (x == out_kd) | (np.isnan(x) & np.isnan(out_kd))  # a NaN result: its gradient goes to the NaN(s)
         ctx.save_for_backward(mask, mask.sum(axis=axis, keepdims=True))
         return out_kd if keepdims else np.asarray(out_kd.reshape([n for i, n in enumerate(x.shape) if i not in axis]))
 
@@ -140,34 +121,3 @@ class Min(_Extremum):
     @staticmethod
     def forward(ctx: Node, x: np.ndarray, *, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
         return Min._forward(ctx, x, axis, keepdims)
-
-
-# ----------------------------------------------------------------------------------------------
-_CASES = [((3, 4), {}), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": (0, 2)}),
-          ((2, 3, 4), {"axis": -1, "keepdims": True}), ((5,), {"axis": 0}), ((), {})]
-
-
-def _reduce_samples(distinct: bool = False, min_count: int = 0):
-    def make(rng: np.random.Generator) -> list[Sample]:
-        out = []
-        for shape, kw in _CASES:
-            n = int(np.prod(shape, dtype=np.int64))
-            x = rng.permutation(n).reshape(shape) * 0.1 + rng.uniform(-0.01, 0.01, shape) if distinct \
-                else rng.standard_normal(shape)
-            axes = normalize_axis(kw.get("axis"), len(shape), "sample")
-            if _count(shape, axes) > min_count:
-                out.append(Sample((np.asarray(x, dtype=np.float64),), dict(kw), note=f"{shape} {kw}"))
-        return out
-
-    return make
-
-
-register_op("sum", lambda x, **kw: x.sum(**kw), _reduce_samples())
-register_op("mean", lambda x, **kw: x.mean(**kw), _reduce_samples())
-register_op("var", lambda x, **kw: x.var(**kw), _reduce_samples(min_count=1))
-register_op("var_biased", lambda x, **kw: x.var(**kw, correction=0), _reduce_samples())
-register_op("max", lambda x, **kw: x.max(**kw), _reduce_samples(distinct=True))
-register_op("min", lambda x, **kw: x.min(**kw), _reduce_samples(distinct=True))
-register_op("max_with_ties", lambda x: x.max(axis=1),
-            lambda rng: [Sample((np.array([[1.0, 3.0, 3.0], [2.0, 0.5, -1.0]]),), note="tie split equally")],
-            )

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..engine.tensor import Tensor
 from .optimizer import Optimizer, ParamsT, check_hyper
 
 

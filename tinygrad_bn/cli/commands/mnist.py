@@ -1,0 +1,229 @@
+"""``tinygrad-bn mnist``: train the BatchNorm + Dropout MLP on MNIST or Fashion-MNIST and evaluate it.
+
+Defaults (measured in docs/mnist.md): 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10,
+SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine learning-rate schedule, 30 epochs, batch 128,
+random 1-pixel shifts of the training images. Writes into ``--out``: ``model.npz`` (the state dict,
+``tg.load`` reads it), ``metrics.json`` (configuration, model, per-epoch history, machine),
+``metrics.csv`` (per-epoch history) and, when matplotlib is installed, ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .arguments import add_data_arguments, number, report_data_error, widths
+
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
+DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adam": 0.0}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    positive_int = number(int, 1, "a positive integer")
+    add_data_arguments(p, default_dataset="mnist")
+    p.add_argument("--epochs", type=positive_int, default=30, help="default: 30")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="default: sgd (with momentum)")
+    p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=None,
+                   help="learning rate (default: 0.1 for sgd, 0.001 for adam); decays to 0 on a cosine schedule")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="default: cosine")
+    p.add_argument("--momentum", type=number(float, 0, "a number in [0, 1)", high=1), default=None,
+                   help="SGD momentum (default: 0.9)")
+    p.add_argument("--weight-decay", type=number(float, 0, "a non-negative number"), default=None,
+                   help="L2 weight decay (default: 5e-4 for sgd, 0 for adam)")
+    p.add_argument("--hidden", type=widths, default=(512, 512), metavar="W1,W2,...",
+                   help="hidden layer widths (default: 512,512)")
+    p.add_argument("--dropout", type=number(float, 0, "a probability in [0, 1)", high=1), default=0.2,
+                   help="dropout probability after each hidden layer (default: 0.2; 0 disables)")
+    p.add_argument("--no-bn", action="store_true", help="no BatchNorm layers")
+    p.add_argument("--shift", type=number(int, 0, "a non-negative integer"), default=1, metavar="PIXELS",
+                   help="augment: shift each training image by up to PIXELS in x and y (default: 1; 0 disables)")
+    p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0,
+                   help="seed for initialization, shuffling, dropout and augmentation (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR",
+                   help="output folder for model.npz, metrics.json/.csv and curves.png (default: runs/mnist)")
+    p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+
+
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """(train images, train labels, test images, test labels, a one-line description) per the arguments."""
+    from ...data import load_dataset
+
+    download = not args.no_download
+    if args.holdout is None:
+        x_train, y_train = load_dataset(args.dataset, "train", args.data_dir, download)
+        x_test, y_test = load_dataset(args.dataset, "test", args.data_dir, download)
+        return x_train, y_train, x_test, y_test, "train split / test split"
+    images, labels = load_dataset(args.dataset, "test", args.data_dir, download)
+    if args.holdout >= len(labels):
+        raise ValueError(f"--holdout {args.holdout}: must be smaller than the {len(labels)} images of the test split")
+    k = len(labels) - args.holdout
+    return (images[:k], labels[:k], images[k:], labels[k:],
+            f"test split: first {k} images to train, last {args.holdout} to test (--holdout)")
+
+
+def model_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``tinygrad_bn.models.mlp`` for this run (also stored in metrics.json)."""
+    return {"in_features": 784, "hidden": list(args.hidden), "num_classes": 10, "batch_norm": not args.no_bn,
+            "dropout": args.dropout}
+
+
+def build_optimizer(args: argparse.Namespace, params: Any) -> tuple[Any, Any, str]:
+    """(optimizer, scheduler or None, description) for the arguments."""
+    from ... import optim
+
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    wd = DEFAULT_WEIGHT_DECAY[args.optimizer] if args.weight_decay is None else args.weight_decay
+    if args.optimizer == "sgd":
+        momentum = 0.9 if args.momentum is None else args.momentum
+        opt = optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+        desc = f"SGD lr {lr:g} momentum {momentum:g} weight decay {wd:g}"
+    else:
+        if args.momentum is not None:
+            raise ValueError("--momentum applies to --optimizer sgd only (Adam's betas are fixed at 0.9, 0.999)")
+        opt = optim.Adam(params, lr=lr, weight_decay=wd)
+        desc = f"Adam lr {lr:g} weight decay {wd:g}"
+    if args.schedule == "constant":
+        return opt, None, desc + ", constant"
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+    return opt, scheduler, desc + f", cosine over {args.epochs} epochs"
+
+
+def describe_model(cfg: dict[str, Any]) -> str:
+    """e.g. 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-Dropout(0.2)-10."""
+    parts = [str(cfg["in_features"])]
+    for h in cfg["hidden"]:
+        parts += [str(h)] + (["BN"] if cfg["batch_norm"] else []) + ["ReLU"]
+        parts += [f"Dropout({cfg['dropout']:g})"] if cfg["dropout"] > 0 else []
+    return "-".join(parts + [str(cfg["num_classes"])])
+
+
+def train(args: argparse.Namespace, log: Callable[[str], None] = print,
+          after_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the whole job; returns {"model", "history", "summary", "config", "test_images", "test_labels"}.
+
+    ``log`` receives each printed line; ``after_epoch(row)``, if given, is called after each epoch's
+    line (benchmarks/mnist_memory.py measures memory there).
+    """
+    import tinygrad_bn as tg
+
+    from ...data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
+    from ...models import mlp
+    from ...train import fit
+
+    started = time.perf_counter()
+    x_train, y_train, x_test, y_test, split = load_data(args)
+    if args.batch_size > len(y_train):
+        raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(y_train)} training images")
+    mean, std = (MNIST_MEAN, MNIST_STD) if args.dataset == "mnist" else (FASHION_MNIST_MEAN, FASHION_MNIST_STD)
+    shift = RandomShift(args.shift, seed=args.seed) if args.shift else None
+
+    def transform(xb: np.ndarray) -> np.ndarray:
+        return prepare(shift(xb) if shift else xb, mean, std)
+
+    # drop_last: a last batch of a few images would give BatchNorm noisy statistics (and fail for 1 image);
+    # the shuffle differs each epoch, so every image is still used.
+    loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
+                        transform=transform)
+    tg.manual_seed(args.seed)
+    cfg = model_config(args)
+    model = mlp(**cfg)
+    optimizer, scheduler, opt_desc = build_optimizer(args, model.parameters())
+    n_params = sum(p.data.size for p in model.parameters())
+    name = DATASET_NAMES[args.dataset]
+    log(f"{name}: {len(y_train)} training / {len(y_test)} test images ({split})")
+    log(f"model {describe_model(cfg)}, {n_params:,} parameters; {opt_desc}; batch {args.batch_size}, "
+        f"shift {args.shift} px, seed {args.seed}")
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        log(f"epoch {row['epoch']:3d}/{args.epochs}  train loss {row['train_loss']:.4f}  train acc "
+            f"{100 * row['train_acc']:6.2f}%  test acc {100 * row['test_acc']:6.2f}%  {row['seconds']:6.1f} s")
+        if after_epoch is not None:
+            after_epoch(row)
+
+    test_x = prepare(x_test, mean, std)
+    history = fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs,
+                  scheduler=scheduler, progress=not args.no_progress, on_epoch=on_epoch)
+    final = history[-1]
+    summary = {"dataset": name, "split": split, "n_train": len(y_train), "n_test": len(y_test),
+               "epochs": args.epochs, "test_acc": final["test_acc"], "test_loss": final["test_loss"],
+               "train_seconds": sum(r["seconds"] for r in history), "total_seconds": time.perf_counter() - started,
+               "peak_rss_mb": final["peak_rss_mb"], "parameters": n_params, "optimizer": opt_desc}
+    log(f"test accuracy {100 * final['test_acc']:.2f}% after {args.epochs} epochs "
+        f"({summary['train_seconds']:.1f} s training, {summary['total_seconds']:.1f} s in all)")
+    return {"model": model, "history": history, "summary": summary, "config": cfg,
+            "test_images": test_x, "test_labels": y_test}
+
+
+def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
+    """Write model.npz, metrics.json, metrics.csv and (with matplotlib) curves.png into ``args.out``.
+
+    Returns one line per file ("wrote PATH"), or a note saying why there is no plot.
+    """
+    import tinygrad_bn as tg
+
+    from ..reporting import machine, plot_note, write_csv, write_json
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    history = result["history"]
+    options = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+               for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
+    tg.save(result["model"].state_dict(), out / "model.npz")
+    written = [out / "model.npz",
+               write_json(out / "metrics.json", {"summary": result["summary"], "model": result["config"],
+                                                 "options": options, "history": history, "machine": machine()}),
+               write_csv(out / "metrics.csv", history)]
+    title = f"{result['summary']['dataset']}: {describe_model(result['config'])}"
+    png = plot_curves(out / "curves.png", history, title)
+    return [f"wrote {p}" for p in written] + [plot_note(png, "curves.png")]
+
+
+def plot_curves(path: str | os.PathLike, history: list[dict[str, Any]], title: str) -> Path | None:
+    """Error rate (1 - accuracy) and cross-entropy per epoch, train and test, on one log-scale axis.
+
+    On a log scale 2% and 1.5% error are far apart, where accuracy curves would sit flat near 1.
+    Returns the PNG's path, or None when matplotlib is not installed.
+    """
+    from ..reporting import line_plot
+
+    epochs = [r["epoch"] for r in history]
+    series = {f"{split} {what}": (epochs, [f(r[f"{split}_{key}"]) for r in history])
+              for what, key, f in (("error", "acc", lambda a: max(1.0 - a, 1e-4)), ("loss", "loss", float))
+              for split in ("train", "test")}
+    return line_plot(path, series, xlabel="epoch", ylabel="error rate, cross-entropy (log scale)", title=title,
+                     logy=True)
+
+
+def load_trained(out: str | os.PathLike) -> Any:
+    """Rebuild the model a run saved in ``out`` (model.npz + metrics.json), in evaluation mode."""
+    import tinygrad_bn as tg
+
+    from ...models import mlp
+
+    out = Path(out)
+    cfg = json.loads((out / "metrics.json").read_text())["model"]
+    model = mlp(**cfg)
+    model.load_state_dict(tg.load(out / "model.npz"))
+    return model.eval()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ...data import DatasetNotFoundError
+
+    try:
+        result = train(args)
+    except (DatasetNotFoundError, ValueError) as e:  # missing data: exit 1; a bad option value: exit 2
+        report_data_error(e, args, "mnist")
+        return 1 if isinstance(e, DatasetNotFoundError) else 2
+    for line in save_outputs(args, result):
+        print(line)
+    return 0

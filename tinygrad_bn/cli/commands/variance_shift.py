@@ -1,0 +1,150 @@
+"""``tinygrad-bn variance-shift``: the variance shift of BatchNorm under dropout (Li et al., CVPR 2019).
+
+(a) Synthetic: the closed forms against measurements for dropout, Gaussian dropout and Uout
+(``tinygrad_bn.experiments.synthetic``). (b) Unless ``--synthetic-only``: the 784-512-512-10 MLP in four
+dropout placements, trained for ``--epochs`` on ``--dataset``, with the measured variance shift per BN
+layer and the test accuracy before and after ``recalibrate_bn`` (``tinygrad_bn.experiments.placements``).
+
+Writes into ``--out``: ``synthetic.csv``, ``mlp_variance_shift.csv``, ``mlp_accuracy.csv``, ``results.md``
+(all tables), ``summary.json`` (arguments, data, machine, tables) and, with matplotlib,
+``synthetic.png``, ``mlp_variance_shift.png``, ``mlp_accuracy.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from ...tables import markdown_table
+from .arguments import add_data_arguments, load_data, number, widths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    positive_int = number(int, 1, "a positive integer")
+    p.add_argument("--synthetic-only", action="store_true", help="only part (a), the synthetic closed-form check")
+    add_data_arguments(p, default_dataset="fashion-mnist")
+    p.add_argument("--epochs", type=number(int, 0, "a non-negative integer"), default=5,
+                   help="training epochs per placement (default: 5)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
+    p.add_argument("--lr", type=number(float, 0, "a positive number", inclusive=False), default=1e-3,
+                   help="Adam learning rate (default: 0.001)")
+    p.add_argument("--p", type=number(float, 0, "a probability in [0, 1)", high=1), default=0.5,
+                   help="dropout rate in the MLP placements (default: 0.5)")
+    p.add_argument("--beta", type=number(float, 0, "a number in [0, 1]", high=1, high_inclusive=True), default=0.5,
+                   help="Uout's beta in the MLP placement uout-before-bn (default: 0.5)")
+    p.add_argument("--hidden", type=widths, default=(512, 512), metavar="W1,W2,...",
+                   help="hidden widths of the MLP (default: 512,512)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training images only (quick runs)")
+    p.add_argument("--samples", type=number(int, 2, "an integer >= 2"), default=200_000, metavar="N",
+                   help="synthetic: samples per channel to learn running_var, and again to measure (default: 200000)")
+    p.add_argument("--seed", type=number(int, 0, "a non-negative integer"), default=0, help="default: 0")
+    p.add_argument("--out", type=Path, default=Path("runs/variance-shift"), metavar="DIR",
+                   help="output folder (default: runs/variance-shift)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (nor per-batch bars, shown only on a terminal)")
+
+
+def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    from .. import reporting
+    from ..experiments import synthetic
+
+    log("(a) synthetic: closed form vs measured variance shift")
+    results = synthetic.run(n=args.samples, seed=args.seed, progress=log)
+    rows = [r.row() for r in results]
+    reporting.write_csv(out / "synthetic.csv", rows)
+    png = reporting.line_plots(out / "synthetic.png", synthetic.plot_panels(results),
+                               title="Variance shift: closed form (dashed) vs measured (dots)")
+    print(reporting.plot_note(png, "synthetic.png"))
+    md = ["## (a) Synthetic input x ~ N(c, v): closed form vs measured variance shift", "",
+          f"{args.samples} samples per channel (4 channels) to learn running_var, as many to measure; "
+          f"seed {args.seed}.",
+          "", markdown_table(rows, floatfmt=".4f"), ""]
+    return rows, md
+
+
+def _wrap(placement: str) -> str:
+    """'dropout-after-last-bn' -> "dropout\\nafter last\\nbn": tick labels that do not run into each other."""
+    return textwrap.fill(placement.replace("-", " "), 10)
+
+
+def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
+    """mlp_variance_shift.png (mean Delta per placement and BN layer) and mlp_accuracy.png (test accuracy)."""
+    from .. import reporting
+
+    stages = {"as trained": ("shift_before", "test_acc_before"),
+              "refreshed, dropout on": ("shift_refreshed", "test_acc_refreshed"),
+              "recalibrate_bn (dropout off)": ("shift_after", "test_acc_after")}
+    shifts = {label: [r[k] for r in shift] for label, (k, _) in stages.items()}
+    accs = {label: [r[k] for r in acc] for label, (_, k) in stages.items()}
+    lo, hi = min(min(v) for v in shifts.values()), max(max(v) for v in shifts.values())
+    png1 = reporting.bar_plot(out / "mlp_variance_shift.png", [f"{_wrap(r['placement'])}\n{r['bn']}" for r in shift],
+                              shifts, "placement / BN layer", "mean Delta = Var_test / running_var",
+                              f"Variance shift per BN layer ({args.dataset})", hline=1.0,
+                              ylim=(max(0.0, lo - 0.1), max(1.0, hi) + 0.05))
+    lo = min(min(v) for v in accs.values())
+    png2 = reporting.bar_plot(out / "mlp_accuracy.png", [_wrap(r["placement"]) for r in acc], accs, "placement",
+                              "test accuracy", f"Test accuracy ({args.dataset}, {args.epochs} epochs)",
+                              ylim=(max(0.0, lo - 0.03), min(1.0, max(max(v) for v in accs.values()) + 0.02)))
+    for png, name in ((png1, "mlp_variance_shift.png"), (png2, "mlp_accuracy.png")):
+        print(reporting.plot_note(png, name))
+
+
+def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict[str, Any], list[str]]:
+    from .. import reporting
+    from ..experiments import placements
+
+    log(f"(b) MLP placements on {data.description}")
+    results = []
+    for placement in placements.PLACEMENTS:
+        results.append(placements.run_one(placement, data, epochs=args.epochs, batch_size=args.batch_size,
+                                          lr=args.lr, p=args.p, beta=args.beta, hidden=args.hidden, seed=args.seed,
+                                          progress=not args.no_progress and sys.stderr.isatty(), log=log))
+    shift, acc = placements.shift_rows(results), placements.accuracy_rows(results)
+    reporting.write_csv(out / "mlp_variance_shift.csv", shift)
+    reporting.write_csv(out / "mlp_accuracy.csv", acc)
+    _mlp_plots(shift, acc, args, out)
+    hidden = "-".join(str(h) for h in args.hidden)
+    md = ["## (b) MLP with dropout in four placements", "",
+          f"Data: {data.description}. Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks), "
+          f"dropout p={args.p:g}, Uout beta={args.beta:g}; Adam lr {args.lr:g}, batch {args.batch_size}, "
+          f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
+          f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
+          "### Variance shift per BN layer (mean over channels; worst channel)", "",
+          markdown_table(shift, floatfmt=".4f"), "",
+          "### Test accuracy: as trained, BN statistics refreshed with dropout on, after recalibrate_bn", "",
+          markdown_table(acc, floatfmt=".4f"), ""]
+    return {"data": data.description, "variance_shift": shift, "accuracy": acc}, md
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import reporting
+    from ..experiments.common import out_dir, printer
+    from ..reporting import machine
+
+    data = None
+    if not args.synthetic_only:  # fail fast on missing data
+        data = load_data(args, "variance-shift")
+        if data is None:
+            return 1
+    out = out_dir(args.out)
+    log = printer(not args.no_progress)
+    start = time.perf_counter()
+    summary: dict[str, Any] = {"command": "variance-shift", "args": {k: v for k, v in vars(args).items()
+                                                                   if not k.startswith("_")}}
+    synth_rows, md = _synthetic(args, out, log)
+    summary["synthetic"] = synth_rows
+    if data is not None:
+        summary["mlp"], md_mlp = _mlp(args, data, out, log)
+        md += md_mlp
+    summary["machine"] = machine()
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    (out / "results.md").write_text("# Variance shift\n\n" + "\n".join(md))
+    reporting.write_json(out / "summary.json", summary)
+    print("\n".join(md))
+    print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and the CSVs ({summary['seconds']} s)")
+    return 0

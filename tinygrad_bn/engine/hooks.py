@@ -1,0 +1,41 @@
+"""Tensor hooks: functions that see (and may replace) a tensor's gradient during backward.
+
+``t.register_hook(fn)``: ``fn(grad)`` is called with the whole gradient of ``t`` in each backward
+pass, once every contribution to it has been summed, before it goes on (to the op that made ``t``,
+or into ``t.grad`` for a leaf). It may return a replacement array of the same shape, or None to keep
+``grad``. It returns a handle whose ``remove()`` takes the hook off again, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_keys = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook (calling it twice is fine)."""
+
+    def __init__(self, hooks: dict[int, Callable[..., Any]], hook: Callable[..., Any]):
+        self._hooks, self.id = hooks, next(_keys)
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def run_hooks(t: Any, grad: np.ndarray) -> np.ndarray:
+    """``grad`` passed through t's hooks in the order they were registered."""
+    for hook in list(t._hooks.values()) if t._hooks else ():
+        result = hook(grad)
+        if result is not None:
+            result = np.asarray(result)
+            if result.shape != grad.shape:
+                raise ValueError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                                 f"{result.shape}, expected {grad.shape}")
+            grad = result.astype(grad.dtype, copy=False)
+    return grad

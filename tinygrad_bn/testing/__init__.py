@@ -1,0 +1,6 @@
+"""Testing tools for your own pytest suite: ``gradcheck`` and the op registry (``registry``, ``op_db``)."""
+
+from . import op_db, registry  # noqa: F401  (importing op_db registers every op of the package)
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = ["gradcheck", "GradcheckError", "registry"]
