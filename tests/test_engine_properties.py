@@ -80,13 +80,14 @@ class Graph:
         return self.nodes[i].data
 
     def apply(self, fn, *idxs: int) -> bool:
+        out = fn(*[self.nodes[i] for i in idxs])
+        m = float(np.max(np.abs(out.data), initial=0.0))
+        if m > 3:  # keep every node bounded: a recorded rescale, part of the same step (the raw result is no node)
+            c, unscaled = 3.0 / m, fn
+            fn, out = (lambda *xs: unscaled(*xs) * c), out * c
         self.steps.append((fn, idxs))
-        self.nodes.append(fn(*[self.nodes[i] for i in idxs]))
+        self.nodes.append(out)
         self.used.update(idxs)
-        m = float(np.max(np.abs(self.val(-1)), initial=0.0))
-        if m > 3:  # keep every intermediate bounded: a recorded rescale
-            c = 3.0 / m
-            self.apply(lambda x: x * c, len(self.nodes) - 1)
         return True
 
     def partner(self, i: int, same_shape: bool = False) -> int:
