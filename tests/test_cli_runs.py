@@ -390,3 +390,22 @@ def test_warnings_are_one_line_too(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("tinygrad-bn mnist: warning: ") for line in lines), lines
     assert "is not a known sum of MNIST's" in lines[0] and "UserWarning" not in proc.stderr
+
+
+def test_two_real_concurrent_runs_into_one_folder(data_dir, tmp_path):
+    """The second of two runs started into the same --out is refused while the first trains; the first
+    finishes normally."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "tinygrad_bn",
+                              *mnist_args(data_dir, out, "--batch-size", "2", epochs=8)],  # a few seconds
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    for line in first.stdout:
+        if line.startswith("model "):  # the first run holds the lock from before this line
+            break
+    second = cli(*mnist_args(data_dir, out, epochs=2))
+    rest, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    one_line_error(second, 2, f"--out {out}: another run is writing into this folder (tinygrad-bn mnist, process "
+                              f"{first.pid})")
+    assert (out / "model.npz").exists() and leftovers(out) == []
