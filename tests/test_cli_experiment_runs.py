@@ -4,54 +4,18 @@ and the step-0 line without a NaN."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from tinygrad_bn.data import write_idx
-
-ROOT = Path(__file__).parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
-       "OPENBLAS_NUM_THREADS": "1"}
+from cli_helpers import cli, signal_when, write_synthetic_mnist
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    """A synthetic MNIST test split of 1,200 images (uncompressed: no MD5 warning)."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 1200).astype(np.uint8)
-    protos = rng.random((10, 28, 28)) < 0.25
-    images = np.clip(protos[labels] * 200 + rng.integers(0, 80, (1200, 28, 28)), 0, 255).astype(np.uint8)
-    (root / "mnist").mkdir()
-    write_idx(root / "mnist" / "t10k-images-idx3-ubyte", images)
-    write_idx(root / "mnist" / "t10k-labels-idx1-ubyte", labels)
-    return root
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tinygrad_bn", *args], capture_output=True, text=True,
-                          timeout=120, env=ENV, cwd=ROOT)
-
-
-def stop_when(args: list[str], trigger: str, signum: int) -> subprocess.CompletedProcess:
-    """Run the command; when a progress line (stderr) contains ``trigger``, send ``signum``."""
-    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_bn", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if trigger in line:
-            proc.send_signal(signum)
-            break
-    out, err = proc.communicate(timeout=120)
-    return subprocess.CompletedProcess(args, proc.returncode, out, "".join(seen) + err)
+    return write_synthetic_mnist(tmp_path_factory.mktemp("data"))
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:
@@ -67,7 +31,8 @@ def test_bn_vs_plain_resumed_gives_the_same_csv(data_dir, tmp_path):
     assert "step 0/200 test acc" in whole.stderr and "before training" in whole.stderr
     assert "nan" not in whole.stderr.lower()
     out = tmp_path / "parts"
-    stopped = stop_when(["bn-vs-plain", *common, "--out", str(out)], "without BN: step 50/200", signal.SIGINT)
+    stopped = signal_when(["bn-vs-plain", *common, "--out", str(out)], "without BN: step 50/200", signal.SIGINT,
+                          "stderr")
     assert stopped.returncode == 130
     # the signal lands while the steps after 50 train (or, on a fast machine, a little later)
     assert re.match(r"tinygrad-bn bn-vs-plain: stopped by SIGINT during (the network 'without BN'|the writing of "
@@ -87,8 +52,8 @@ def test_variance_shift_resumed_gives_the_same_tables(data_dir, tmp_path):
     whole = cli("variance-shift", *common, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "parts"
-    stopped = stop_when(["variance-shift", *common, "--out", str(out)], "dropout-before-bn: epoch 1/2",
-                        signal.SIGTERM)
+    stopped = signal_when(["variance-shift", *common, "--out", str(out)], "dropout-before-bn: epoch 1/2",
+                          signal.SIGTERM, "stderr")
     assert stopped.returncode == 143
     assert re.search(r"the checkpoint after (epoch [12] of placement|placement) 'dropout-before-bn' is in",
                      last_line(stopped)), last_line(stopped)
