@@ -56,7 +56,7 @@ def test_cnn_placement_run_one_predicts_measures_and_recalibrates():
     r = placements.run_one("dropout-before-bn", data, epochs=1, batch_size=50, p=0.5, shift_samples=200,
                            model="cnn", channels=(4, 8))
     before, refreshed, after = r["shift_before"], r["shift_refreshed"], r["shift_after"]
-    assert [la.name for la in before] == ["2", "7", "12"]  # BN2d, BN2d, BN1d (Dropouts at 0, 5, 11)
+    assert [la.name for la in before] == ["2", "7", "13"]  # BN2d, BN2d, BN1d (Dropouts at 0, 5, 11)
     assert refreshed[0].mean_shift < 0.95 and after[0].mean_shift == pytest.approx(1.0, abs=0.05)
     # the prediction from conv1's weights and the input's 3x3 patches matches the refreshed measurement
     assert r["predicted_bn1"] == pytest.approx(refreshed[0].mean_shift, abs=0.05)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...tables import markdown_table
+from .. import runs
 from .arguments import add_data_arguments, load_data, number, widths
 
 
@@ -38,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/cnn-variants"), metavar="DIR",
                    help="output folder (default: runs/cnn-variants)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--force", action="store_true",
+                   help="start afresh even if --out holds a finished run (summary.json): it is replaced")
 
 
 def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
@@ -59,38 +62,43 @@ def _plot(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> No
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments import cnn_variants
-    from ..experiments.common import out_dir, printer
+    from ..experiments.common import printer
 
     unknown = [v for v in args.variants if v not in cnn_variants.VARIANTS]
     if unknown or not args.variants:
         print(f"tinygrad-bn cnn-variants: error: --variants must name some of {', '.join(cnn_variants.VARIANTS)}, "
               f"got {','.join(args.variants)!r}", file=sys.stderr)
-        return 2
-    data = load_data(args, "cnn-variants")
-    if data is None:
-        return 1
-    out = out_dir(args.out)
-    log = printer(not args.no_progress)
-    start = time.perf_counter()
-    log(f"cnn-variants on {data.description}")
-    rows: list[dict[str, Any]] = []
-    for v in args.variants:
-        rows += cnn_variants.run_one(v, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                     p=args.p, channels=args.channels, seed=args.seed,
-                                     progress=not args.no_progress and sys.stderr.isatty(), log=log)
-    reporting.write_csv(out / "cnn_variants.csv", rows)
-    _plot(rows, args, out)
-    final = [{k: r[k] for k in ("variant", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")}
-             for r in rows if r["epoch"] == args.epochs]
-    md = [f"Data: {data.description}. CNN channels {','.join(map(str, args.channels))}, dropout p={args.p:g}; "
-          f"Adam lr {args.lr:g} (cosine), batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}.", "",
-          "### After the last epoch", "", markdown_table(final, floatfmt=".4f"), "",
-          "### Per epoch", "", markdown_table(rows, floatfmt=".4f"), ""]
-    seconds = round(time.perf_counter() - start, 1)
-    (out / "results.md").write_text("# CNN variants\n\n" + "\n".join(md))
-    reporting.write_json(out / "summary.json", {"command": "cnn-variants", "data": data.description,
-                                                "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-                                                "rows": rows, "machine": reporting.machine(), "seconds": seconds})
-    print("\n".join(md))
-    print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and {out / 'cnn_variants.csv'} ({seconds} s)")
-    return 0
+        return runs.EXIT_USAGE
+
+    def body(run: runs.Run) -> int:
+        data = load_data(args)
+        out = args.out
+        log = printer(not args.no_progress)
+        start = time.perf_counter()
+        log(f"cnn-variants on {data.description}")
+        rows: list[dict[str, Any]] = []
+        for v in args.variants:
+            run.position = f"the variant {v!r}"
+            rows += cnn_variants.run_one(v, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                         p=args.p, channels=args.channels, seed=args.seed,
+                                         progress=not args.no_progress and sys.stderr.isatty(), log=log)
+        final = [{k: r[k] for k in ("variant", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")}
+                 for r in rows if r["epoch"] == args.epochs]
+        md = [f"Data: {data.description}. CNN channels {','.join(map(str, args.channels))}, dropout p={args.p:g}; "
+              f"Adam lr {args.lr:g} (cosine), batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}.", "",
+              "### After the last epoch", "", markdown_table(final, floatfmt=".4f"), "",
+              "### Per epoch", "", markdown_table(rows, floatfmt=".4f"), ""]
+        seconds = round(time.perf_counter() - start, 1)
+        with run.critical():
+            reporting.write_csv(out / "cnn_variants.csv", rows)
+            _plot(rows, args, out)
+            (out / "results.md").write_text("# CNN variants\n\n" + "\n".join(md))
+            reporting.write_json(out / "summary.json", {
+                "command": "cnn-variants", "data": data.description, "args": runs.json_options(args), "rows": rows,
+                "machine": reporting.machine(), "seconds": seconds})
+        print("\n".join(md))
+        print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and {out / 'cnn_variants.csv'} ({seconds} s)")
+        return runs.EXIT_OK
+
+    return runs.run_training("cnn-variants", args.out, resume=False, force=args.force, finished=("summary.json",),
+                             body=body)
