@@ -40,7 +40,7 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _default(option: str) -> str:
-    """'default: 30 (mlp), 6 (cnn)' for the help texts."""
+    """'default: 30 (mlp), 8 (cnn)' for the help texts."""
     def show(v: Any) -> str:
         return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
     return "default: " + ", ".join(f"{show(d[option])} ({m})" for m, d in MODEL_DEFAULTS.items()
