@@ -23,19 +23,7 @@ from typing import Any
 import numpy as np
 
 from .hooks import run_hooks
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``grad`` (the gradient of a broadcast result) back down to ``shape``.
-
-    Broadcasting copies an input along new leading axes and along its axes of length 1; the gradient
-    of a copied value is the sum of its copies' gradients, so we sum over exactly those axes.
-    """
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return np.asarray(grad.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape))
+from .unbroadcast import unbroadcast
 
 
 def topological_order(root: Any) -> list[Any]:
@@ -95,8 +83,8 @@ def run_backward(root: Any, grad_output: Any = None, retain_graph: bool = False,
             fitted = _fit(pg, parent, node.name, i)
             old = grads.get(id(parent))
             grads[id(parent)] = fitted if old is None else np.asarray(old + fitted)  # out of place
-            if parent._ctx is None:               # a leaf: its .grad is written once all of it has arrived
-                leaves[id(parent)] = parent
+            if parent._ctx is None and (wanted is None or id(parent) in wanted):  # a leaf (for grad(): an
+                leaves[id(parent)] = parent       # input): hooks and delivery once all of its gradient has arrived
                 owned[id(parent)] = old is not None or fitted is not pg or _own_array(pg, g, node, in_grads)
         if not retain_graph:
             node.release()

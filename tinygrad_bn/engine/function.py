@@ -21,6 +21,7 @@ from . import grad_mode
 #: Every ``Function`` subclass defined anywhere, in definition order (the op registry checks coverage).
 FUNCTIONS: list[type[Function]] = []
 
+ON_APPLY: list[Any] = []  # observe(ctx, out) after each op's forward: anomaly mode (where made, NaN in out)
 _node_counter = itertools.count()  # numbers nodes in creation order: a node's inputs have smaller numbers
 
 
@@ -54,11 +55,9 @@ class Node:
         self.released = True
 
     @property
-    def name(self) -> str:
-        return self.fn.__name__
+    def name(self) -> str: return self.fn.__name__
 
-    def __repr__(self) -> str:
-        return f"<{self.name} node, {len(self.parents)} input(s)>"
+    def __repr__(self) -> str: return f"<{self.name} node, {len(self.parents)} input(s)>"
 
 
 class Function:
@@ -97,6 +96,8 @@ class Function:
             if hasattr(err, "add_note"):
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
+        for observe in ON_APPLY:
+            observe(ctx, out)
         if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)

@@ -18,14 +18,23 @@ _keys = itertools.count()
 
 
 class RemovableHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook (calling it twice is fine)."""
+    """Returned by ``register_hook`` (and a Module's forward hooks); ``remove()`` unregisters the hook
+    (calling it twice is fine). ``with t.register_hook(fn):`` removes it at the end of the block."""
 
-    def __init__(self, hooks: dict[int, Callable[..., Any]], hook: Callable[..., Any]):
+    def __init__(self, hooks: dict[int, Callable[..., Any]], hook: Callable[..., Any], by: str = "register_hook"):
+        if not callable(hook):
+            raise TypeError(f"{by}: hook must be callable, got {type(hook).__name__}")
         self._hooks, self.id = hooks, next(_keys)
         hooks[self.id] = hook
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def run_hooks(t: Any, grad: np.ndarray) -> np.ndarray:
