@@ -23,7 +23,19 @@ from typing import Any
 import numpy as np
 
 from .hooks import run_hooks
-from .unbroadcast import unbroadcast
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` (the gradient of a broadcast result) back down to ``shape``.
+
+    Broadcasting copies an input along new leading axes and along its axes of length 1; the gradient
+    of a copied value is the sum of its copies' gradients, so we sum over exactly those axes.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return np.asarray(grad.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape))
 
 
 def topological_order(root: Any) -> list[Any]:
@@ -116,7 +128,11 @@ def _fit(g: Any, parent: Any, op: str, i: int) -> np.ndarray:
     """``g`` as an array of the parent's shape (summed if it has the broadcast shape) and dtype."""
     g = np.asarray(g)
     if g.shape != parent.shape:
-        if len(g.shape) < parent.ndim or np.broadcast_shapes(g.shape, parent.shape) != g.shape:
+        try:
+            fits = len(g.shape) >= parent.ndim and np.broadcast_shapes(g.shape, parent.shape) == g.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"{op}.backward: the gradient of input {i} has shape {g.shape}, which is neither "
                              f"the input's shape {parent.shape} nor a shape it broadcasts to")
         g = unbroadcast(g, parent.shape)
