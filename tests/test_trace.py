@@ -116,6 +116,27 @@ def test_only_backward_passes_inside_the_block_are_recorded_and_the_observer_is_
         tg.autograd.trace(max_values=-1)
 
 
+def test_autograd_grad_is_traced_and_a_second_pass_keeps_counting():
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True, name="x")
+    y = (x * x).sum()
+    with tg.autograd.trace() as t:
+        (gx,) = tg.autograd.grad(y, [x], retain_graph=True)
+        y.backward()
+    assert [(s.step, s.op) for s in t.steps] == [(1, "Sum"), (2, "Mul"), (3, "Sum"), (4, "Mul")]
+    np.testing.assert_array_equal(t.steps[1].sent[0].values + t.steps[1].sent[1].values, gx)
+    assert x.grad is not None
+
+
+def test_the_watch_overhead_benchmark_runs_and_cleans_up():
+    from benchmarks import watch_overhead
+
+    runs = watch_overhead.candidates(length=3)
+    assert set(runs) == {"off", "detect_anomaly", "trace"}
+    for run in runs.values():
+        run()
+    assert backward.OBSERVERS == [] and not tg.autograd.is_anomaly_enabled()
+
+
 def test_large_gradients_are_summarised_by_shape_and_norm():
     x = tg.Tensor(np.ones((10, 10)), requires_grad=True)
     with tg.autograd.trace() as t:
