@@ -167,3 +167,13 @@ def test_bad_arguments():
         tg.autograd.set_detect_anomaly(1)
     with pytest.raises(TypeError, match="detect_anomaly: check_nan must be a bool"):
         tg.autograd.detect_anomaly(check_nan="yes")
+
+
+def test_the_observer_accepts_tensor_gradients_as_a_recorded_backward_hands_them():
+    x = tg.Tensor(np.array([0.0, 1.0]), requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        y = x.sqrt()
+        (observe,) = backward.OBSERVERS
+        observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([1.0, 2.0])),))      # finite: nothing
+        with pytest.raises(RuntimeError, match="Sqrt.backward returned Inf in the gradient of input 0"):
+            observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([np.inf, 1.0])),))

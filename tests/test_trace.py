@@ -169,3 +169,13 @@ def test_docs_watching_the_tape_runs_and_its_table_is_generated(capsys, tmp_path
                                    "    r = x.sqrt()                  # sqrt(0) = 0: fine")
     assert "dL/dy = [1. 1.]" in capsys.readouterr().out
     assert set(namespace["dead"]) == {"relu"} and 0 <= namespace["dead"]["relu"] <= 1
+
+
+def test_the_observer_accepts_tensor_gradients_as_a_recorded_backward_hands_them():
+    x = tg.Tensor(np.array([3.0, 4.0]), requires_grad=True, name="x")
+    y = x * 2.0
+    with tg.autograd.trace() as t:
+        (observe,) = backward.OBSERVERS
+        observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([3.0, 4.0])), None))
+    assert t.rows()[0]["sends"] == "x: shape (2,), [3, 4], norm 5; constant: nothing"
+    assert t.steps[0].grad_norm == pytest.approx(np.sqrt(2))

@@ -116,7 +116,8 @@ def _user_site() -> Site | None:
 
 
 def _finite(a: Any) -> bool:
-    return bool(np.isfinite(a).all())
+    """No NaN or Inf in ``a`` (an array, or a Tensor when the backward pass is itself recorded)."""
+    return bool(np.isfinite(np.asarray(a)).all())
 
 
 def _where(node: Any) -> str:
@@ -141,7 +142,7 @@ def _after_backward(node: Any, grad_output: np.ndarray, in_grads: tuple) -> None
         return
     bad = [i for i, g in enumerate(in_grads) if g is not None and not _finite(g)]
     if bad and _finite(grad_output) and all(_finite(p.data) for p in node.parents):
-        i, g = bad[0], np.asarray(in_grads[bad[0]])
+        i, g = bad[0], np.asarray(in_grads[bad[0]])  # np.asarray: an array, or a Tensor's data
         kind = "NaN" if np.isnan(g).any() else "Inf"
         raise RuntimeError(f"anomaly mode: {node.name}.backward returned {kind} in the gradient of input {i} "
                            f"(shape {g.shape}) from a finite grad_output and finite inputs. {_where(node)}")

@@ -75,7 +75,8 @@ class trace:
     def _values(self, g: np.ndarray) -> np.ndarray | None:
         return g.copy() if g.size <= self.max_values else None
 
-    def _observe(self, node: Any, grad_output: np.ndarray, in_grads: tuple) -> None:
+    def _observe(self, node: Any, grad_output: Any, in_grads: tuple) -> None:
+        grad_output = np.asarray(grad_output)  # an array, or a Tensor when the backward pass is recorded
         step = len(self.steps) + 1
         self._step_of[id(node)] = step
         self._visited.append(node)
