@@ -1,19 +1,9 @@
 """The backward pass: ``run_backward`` (what ``Tensor.backward`` runs), ``grad``, ``unbroadcast``.
 
-How gradients come back
------------------------
-``topological_order`` lists the recorded tensors so that every tensor comes after the ones it was
-computed from. ``run_backward`` walks that list from the output back to the inputs; each node's
-``backward(ctx, grad_output)`` returns one gradient per input, which the engine sums down to the
-input's shape (:func:`unbroadcast`), casts to its dtype, and adds to what that input has received so
-far. Intermediate gradients are summed out of place (``total = old + new``): an array handed over
-by one op may still be held by another. A leaf's ``.grad`` is its own array, so later contributions
-(and later backward passes) are added into it in place, as PyTorch does.
-
-The 0-d trap: numpy returns a scalar (``np.float64``), not an array, for arithmetic on 0-d arrays,
-and ``old += new`` on a scalar rebinds a local name instead of updating anything. The engine never
-adds in place into anything but a leaf's ``.grad``, and wraps every gradient with ``np.asarray``,
-so 0-d gradients are 0-d arrays like any other.
+Walk the recorded tensors from the output back to the inputs; each node's ``backward`` returns one
+gradient per input, summed out of place into what that input received so far; a leaf's whole
+gradient is then added into its ``.grad`` (its own array, so in place). docs/autograd.md walks
+through it line by line and explains the 0-d trap it avoids (numpy scalars from 0-d arithmetic).
 """
 
 from __future__ import annotations
