@@ -177,3 +177,30 @@ def test_the_observer_accepts_tensor_gradients_as_a_recorded_backward_hands_them
         observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([1.0, 2.0])),))      # finite: nothing
         with pytest.raises(RuntimeError, match="Sqrt.backward returned Inf in the gradient of input 0"):
             observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([np.inf, 1.0])),))
+
+
+def test_an_op_run_inside_a_backward_is_reported_with_the_node_whose_backward_ran():
+    class SqrtWithOps(Function):
+        """sqrt, whose backward is written with tensor ops (as backward rules are when a backward pass is
+        itself recorded): the Inf then appears in an op's forward, inside this backward."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(np.sqrt(x))
+            return np.sqrt(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (r,) = ctx.saved_tensors
+            return (tg.Tensor(g) / (tg.Tensor(r) * 2.0)).data
+
+    x = tg.Tensor(np.array([0.0, 4.0]), requires_grad=True)
+    with tg.autograd.detect_anomaly():
+        line = here() + 1
+        y = SqrtWithOps.apply(x)
+        with pytest.raises(RuntimeError) as err:
+            y.sum().backward()
+    msg = str(err.value)
+    assert msg.startswith("anomaly mode: Div.forward produced Inf in its result (shape (2,)) from finite inputs. "
+                          "It ran inside SqrtWithOps.backward. The SqrtWithOps was created at")
+    assert where(line) in msg

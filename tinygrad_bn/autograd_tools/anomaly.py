@@ -128,13 +128,27 @@ def _where(node: Any) -> str:
     return f"The {node.name} was created at\n  {site}"
 
 
+def _running_backward() -> Any:
+    """The node whose backward is running further up the stack (ops run inside a backward when it is
+    itself recorded, or when a custom backward calls ops), else None. Only looked up for an error."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        ctx = frame.f_locals.get("ctx") if frame.f_code.co_name == "backward" else None
+        if isinstance(ctx, function.Node):
+            return ctx
+        frame = frame.f_back
+    return None
+
+
 def _after_forward(ctx: Any, out: np.ndarray) -> None:
     ctx.created_at = _user_site()
     if (_state["check_nan"] and out.dtype.kind in "fc" and not _finite(out)
             and all(_finite(p.data) for p in ctx.parents)):
         kind = "NaN" if np.isnan(out).any() else "Inf"
+        inside = _running_backward()
+        where = _where(ctx) if inside is None else f"It ran inside {inside.name}.backward. {_where(inside)}"
         raise RuntimeError(f"anomaly mode: {ctx.name}.forward produced {kind} in its result (shape {out.shape}) "
-                           f"from finite inputs. {_where(ctx)}")
+                           f"from finite inputs. {where}")
 
 
 def _after_backward(node: Any, grad_output: np.ndarray, in_grads: tuple) -> None:
