@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -179,3 +180,18 @@ def test_the_observer_accepts_tensor_gradients_as_a_recorded_backward_hands_them
         observe(y.grad_fn, tg.Tensor(np.ones(2)), (tg.Tensor(np.array([3.0, 4.0])), None))
     assert t.rows()[0]["sends"] == "x: shape (2,), [3, 4], norm 5; constant: nothing"
     assert t.steps[0].grad_norm == pytest.approx(np.sqrt(2))
+
+
+# ---- graph pictures of a recorded backward pass (create_graph=True) --------------------------------------
+@pytest.mark.skipif("create_graph" not in inspect.signature(tg.autograd.grad).parameters,
+                    reason="tg.autograd.grad has no create_graph in this version")
+def test_draw_shows_the_graph_a_create_graph_backward_recorded():
+    pytest.importorskip("graphviz")
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x * x).sum()
+    (g,) = tg.autograd.grad(y, [x], create_graph=True)              # 3 x^2, itself a recorded graph
+    np.testing.assert_allclose(np.asarray(g.data), [3.0, 12.0])
+    source = tg.viz.draw(g, params={"x": x}).source
+    assert source.count("<b>Mul</b>") >= 3 and "<b>x</b>" in source and "<b>output</b>" in source
+    shown = tg.viz.draw(g.sum(), params={"x": x}, show_grad=True).source   # d(sum 3x^2)/dx = 6x, computed for it
+    assert "norm" in shown and x.grad is None
