@@ -36,6 +36,27 @@ def test_gradcheck_registered_op(op, sample):
 
 
 @pytest.mark.parametrize("op, sample", SAMPLES, ids=[f"{o.name}-{i}" for i, (o, _) in enumerate(SAMPLES)])
+def test_gradgradcheck_registered_op(op, sample):
+    """Second derivatives (create_graph=True) against finite differences of first derivatives."""
+    if op.skip_gradgrad:
+        pytest.skip(op.skip_gradgrad)
+    tensors = _tensors(sample)
+    assert tg.gradgradcheck(lambda *xs: op.fn(*xs, **sample.kwargs), tensors, **op.gradcheck_kwargs)
+
+
+def _first_derivatives(op, sample):
+    """The outputs of a sample and its create_graph gradients (whose graphs hold the backward's ops)."""
+    tensors = _tensors(sample)
+    out = op.fn(*tensors, **sample.kwargs)
+    inputs = [t for t in tensors if isinstance(t, tg.Tensor) and t.requires_grad]
+    if not out.requires_grad:
+        return [out]
+    seed = tg.Tensor(np.ones(out.shape), requires_grad=True)
+    grads = tg.autograd.grad(out, inputs, seed, create_graph=True, allow_unused=True)
+    return [out, *(g for g in grads if g is not None)]
+
+
+@pytest.mark.parametrize("op, sample", SAMPLES, ids=[f"{o.name}-{i}" for i, (o, _) in enumerate(SAMPLES)])
 def test_independent_finite_differences(op, sample):
     """Second opinion, independent of tg.gradcheck: a five-point stencil (error O(h^4)) on the scalar
     sum(w * f(x)) with random weights w, compared to one backward, to 1e-6 relative."""
@@ -69,8 +90,8 @@ def test_independent_finite_differences(op, sample):
 
 def test_every_function_in_the_package_has_samples():
     reached = set()
-    for op, sample in SAMPLES:
-        reached |= _functions_in_graph(op.fn(*_tensors(sample), **sample.kwargs))
+    for op, sample in SAMPLES:  # forward graphs, and the graphs of create_graph gradients (backward-only ops)
+        reached |= _functions_in_graph(_first_derivatives(op, sample))
     ours = {f for f in FUNCTIONS if f.__module__.startswith("tinygrad_bn.") and not f.__name__.startswith("_")}
     missing = sorted(f.__name__ for f in ours - reached)
     assert not missing, f"differentiable ops with no registered sample reaching them: {missing}"

@@ -7,6 +7,10 @@ arrays. When recording is on and any input requires grad, the result remembers `
 node, which holds the op class, its input tensors (``parents``), its non-tensor attributes
 (``attrs``: ``axis``, ``p``, ``eps``...) and whatever forward saved with ``ctx.save_for_backward``.
 ``backward.py`` walks these nodes back from the output.
+
+Values, not just arrays: ``SomeOp.apply`` also takes plain numpy arrays (then it is just the forward,
+nothing recorded), so a backward rule written with operators and ``Op.apply`` runs on arrays in an
+ordinary backward pass and on Tensors, recorded, under ``create_graph=True`` (docs/higher-order.md).
 """
 
 from __future__ import annotations
@@ -36,19 +40,28 @@ class Node:
     def __init__(self, fn: type[Function], parents: tuple[Any, ...], attrs: dict[str, Any]):
         self.fn, self.parents, self.attrs = fn, parents, attrs
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
-        self.saved_tensors: tuple[np.ndarray, ...] = ()
+        self._saved: tuple[np.ndarray, ...] = ()
         self.saved_shapes: tuple[tuple[tuple[int, ...], str], ...] = ()
-        self.released = False
+        self.released, self.output = False, None  # output: set by the engine during a create_graph backward
         self.seq = next(_node_counter)
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; freed after backward unless the graph is retained."""
-        self.saved_tensors = arrays
+        self._saved = arrays
         self.saved_shapes = tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in arrays)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The saved arrays; in a create_graph backward, a saved input or output is its Tensor instead
+        (so the gradient built from it is differentiable again), any other array is a constant."""
+        if self.output is None:
+            return self._saved
+        by_id = {id(t.data): t for t in (*self.parents, self.output)}
+        return tuple(by_id.get(id(a), a) for a in self._saved)
 
     def release(self) -> None:
         """Free the saved arrays (and arrays kept as attributes); the node itself stays in the graph."""
-        self.saved_tensors = ()
+        self._saved = ()
         for key in [k for k, v in vars(self).items() if isinstance(v, np.ndarray)]:
             delattr(self, key)
         self.released = True
@@ -89,14 +102,23 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
-        """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad."""
+        """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad.
+        Given only numpy arrays, return the forward's array (nothing recorded); arrays mixed with
+        Tensors are constants."""
+        if not all(isinstance(t, tensor.Tensor) for t in inputs):
+            if not any(isinstance(t, tensor.Tensor) for t in inputs):
+                return np.asarray(cls.forward(Node(cls, (), attrs), *inputs, **attrs))
+            inputs = tuple(tensor.as_tensor(t) for t in inputs)
         ctx = Node(cls, inputs, attrs)
         try:
-            out = np.asarray(cls.forward(ctx, *[t.data for t in inputs], **attrs))  # numpy scalars -> 0-d arrays
+            raw = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         except Exception as err:  # the error keeps its type and traceback; the note says which op it came from
             if hasattr(err, "add_note"):
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
+        out = np.asarray(raw)  # numpy scalars -> 0-d arrays (and a saved scalar result becomes the output array)
+        if out is not raw and ctx._saved:
+            ctx._saved = tuple(out if s is raw else s for s in ctx._saved)
         if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)
