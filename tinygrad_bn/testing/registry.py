@@ -2,7 +2,8 @@
 
 Parametrized tests (``tests/test_registry.py``) run :func:`tinygrad_bn.gradcheck` and
 :func:`tinygrad_bn.gradgradcheck` in float64 over every registered op and every sample, and one fails if
-any ``Function`` defined in the package is reached by no sample (forward, or backward under create_graph). Users extend it for their own ops::
+any ``Function`` defined in the package is reached by no sample (forward, or backward under create_graph).
+Users extend it for their own ops::
 
     from tinygrad_bn.testing.registry import Sample, register_op
     register_op("my_softplus", lambda x: my_softplus(x), lambda rng: [Sample((rng.standard_normal((3, 4)),))])
