@@ -60,3 +60,11 @@ def check_dim(dim: Any, ndim: int, owner: str, *, what: str = "dim") -> int:
         raise ValueError(f"{owner}: {what} {dim} is out of range for a tensor with {ndim} dimension(s) "
                          f"(expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
     return dim % max(ndim, 1)
+
+
+def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
+    """A layer's ``dtype=`` argument as a floating-point numpy dtype (None: float32, PyTorch's default)."""
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{owner}: dtype must be a floating-point type, got {dt}")
+    return dt

@@ -165,7 +165,11 @@ def _fit(g: Any, parent: Any, op: str, i: int) -> Any:
     broadcast shape) and dtype."""
     g = g if isinstance(g, tensor.Tensor) else np.asarray(g)
     if g.shape != parent.shape:
-        if len(g.shape) < parent.ndim or np.broadcast_shapes(g.shape, parent.shape) != g.shape:
+        try:
+            fits = len(g.shape) >= parent.ndim and np.broadcast_shapes(g.shape, parent.shape) == g.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"{op}.backward: the gradient of input {i} has shape {g.shape}, which is neither "
                              f"the input's shape {parent.shape} nor a shape it broadcasts to")
         g = unbroadcast(g, parent.shape)

@@ -41,14 +41,19 @@ class Node:
         self.fn, self.parents, self.attrs = fn, parents, attrs
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self._saved: tuple[np.ndarray, ...] = ()
-        self.saved_shapes: tuple[tuple[tuple[int, ...], str], ...] = ()
+        self._freed_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
         self.released, self.output = False, None  # output: set by the engine during a create_graph backward
         self.seq = next(_node_counter)
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; freed after backward unless the graph is retained."""
         self._saved = arrays
-        self.saved_shapes = tuple((np.shape(a), str(getattr(a, "dtype", type(a).__name__))) for a in arrays)
+
+    @property
+    def saved_shapes(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """(shape, dtype name) of each saved array, still known after the arrays were freed."""
+        meta = self._freed_meta if self.released else _meta(self._saved)
+        return tuple((shape, str(dtype)) for shape, dtype in meta)
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -61,7 +66,7 @@ class Node:
 
     def release(self) -> None:
         """Free the saved arrays (and arrays kept as attributes); the node itself stays in the graph."""
-        self._saved = ()
+        self._freed_meta, self._saved = _meta(self._saved), ()
         for key in [k for k, v in vars(self).items() if isinstance(v, np.ndarray)]:
             delattr(self, key)
         self.released = True
@@ -72,6 +77,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name} node, {len(self.parents)} input(s)>"
+
+
+def _meta(arrays: tuple[Any, ...]) -> tuple[tuple[tuple[int, ...], Any], ...]:
+    return tuple((np.shape(a), getattr(a, "dtype", type(a).__name__)) for a in arrays)
 
 
 class Function:

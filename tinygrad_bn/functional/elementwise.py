@@ -11,7 +11,6 @@ own dtype.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ _KIND = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (numbers.Number, np.generic)) and not isinstance(x, complex)
+    return isinstance(x, (int, float, np.bool_, np.integer, np.floating))
 
 
 def _result_dtype(a: Any, b: Any) -> np.dtype:
@@ -55,6 +54,8 @@ def _convert(x: Any, dtype: np.dtype) -> Tensor:
 
 def operands(a: Any, b: Any, op: str, broadcast: bool = True) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as Tensors of one dtype (shapes checked to broadcast, if ``broadcast``)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and a.shape == b.shape:
+        return a, b                               # the common case: nothing to convert or check
     a = a if isinstance(a, Tensor) or _is_number(a) else as_tensor(a)
     b = b if isinstance(b, Tensor) or _is_number(b) else as_tensor(b)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):

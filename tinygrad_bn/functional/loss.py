@@ -33,7 +33,7 @@ def cross_entropy(logits: Tensor, targets: Tensor | np.ndarray, reduction: str =
     Stable for logits of any magnitude. Raises ValueError/TypeError naming what was received.
     """
     logits = as_tensor(logits)
-    x = logits.data  # the array's own attributes: Tensor.shape and .dtype are properties (slower)
+    x = logits.data
     t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")

@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..checks import check_int
+from ..checks import check_float_dtype, check_int
 from ..engine.tensor import Tensor
 from . import init
 from .module import Module, Parameter
-from .normalization import _float_dtype
 
 
 class Linear(Module):
@@ -32,7 +31,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_int(in_features, "Linear", "in_features", minimum=0)
         self.out_features = check_int(out_features, "Linear", "out_features", minimum=0)
-        dt = _float_dtype(dtype, "Linear")
+        dt = check_float_dtype(dtype, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
         self.register_parameter("bias", Parameter(np.empty(self.out_features, dt)) if bias else None)
         self.reset_parameters(generator)
@@ -49,8 +48,7 @@ class Linear(Module):
         if shape is None or len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (..., {self.in_features}), got "
                              f"{shape if shape is not None else type(x).__name__}")
-        params = self._parameters  # not self.weight: Module.__getattr__ runs only after a failed lookup (slow)
-        return F.linear(x, params["weight"], params["bias"])
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

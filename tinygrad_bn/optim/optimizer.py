@@ -56,8 +56,6 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}
-        # (id(parameter), k) -> that parameter's view of scratch k: slicing and reshaping each step costs ~1 us
-        self._views: dict[tuple[int, int], np.ndarray] = {}
         groups = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list")
@@ -127,15 +125,10 @@ class Optimizer:
         """Scratch array ``k`` with ``p``'s shape and dtype, reused across parameters and steps (no
         allocation per step once it has grown to the largest parameter)."""
         data = p.data
-        view = self._views.get((id(p), k))  # this parameter's view of the scratch, made on an earlier step
-        if view is not None and view.shape == data.shape and view.dtype is data.dtype:
-            return view
-        key = (data.dtype, k)
-        buf = self._scratch.get(key)
-        if buf is None or buf.size < data.size:  # grown: views made before keep the old array (still correct)
-            buf = self._scratch[key] = np.empty(data.size, data.dtype)
-        view = self._views[(id(p), k)] = buf[: data.size].reshape(data.shape)
-        return view
+        buf = self._scratch.get((data.dtype, k))
+        if buf is None or buf.size < data.size:
+            buf = self._scratch[(data.dtype, k)] = np.empty(data.size, data.dtype)
+        return buf[: data.size].reshape(data.shape)
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

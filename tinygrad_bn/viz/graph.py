@@ -8,8 +8,8 @@ turning it into SVG/PNG needs Graphviz's ``dot`` program, see :func:`render`.
 
 The picture, top to bottom in data-flow direction: tensor nodes (boxes: name, shape, dtype) feed op
 nodes (rounded grey boxes: op name, attributes such as ``p``, ``eps``, ``momentum``, ``training``), which
-produce tensor nodes, down to the output. Colours are listed in :mod:`tinygrad_bn.viz_labels` and in
-docs/visualization.md. Clusters group the ops of each ``nn.Module`` (see :mod:`tinygrad_bn.viz_modules`).
+produce tensor nodes, down to the output. Colours are listed in :mod:`tinygrad_bn.viz.labels` and in
+docs/visualization.md. Clusters group the ops of each ``nn.Module`` (see :mod:`tinygrad_bn.viz.modules`).
 """
 
 from __future__ import annotations
