@@ -1,22 +1,10 @@
 """The backward pass: ``run_backward`` (what ``Tensor.backward`` and ``autograd.grad`` run), ``unbroadcast``.
 
-How gradients come back
------------------------
-``topological_order`` lists the recorded tensors so that every tensor comes after the ones it was
-computed from. ``run_backward`` walks that list from the output back to the inputs; each node's
+``run_backward`` walks the recorded tensors from the output back to the inputs; each node's
 ``backward(ctx, grad_output)`` returns one gradient per input, which the engine sums down to the
-input's shape (:func:`unbroadcast`), casts to its dtype, and adds to what that input has received so
-far. Intermediate gradients are summed out of place (``total = old + new``): an array handed over
-by one op may still be held by another. A leaf's ``.grad`` is its own array, so later contributions
-(and later backward passes) are added into it in place, as PyTorch does.
-
-The 0-d trap: numpy returns a scalar (``np.float64``), not an array, for arithmetic on 0-d arrays,
-and ``old += new`` on a scalar rebinds a local name instead of updating anything. The engine never
-adds in place into anything but a leaf's ``.grad``, and wraps every gradient with ``np.asarray``,
-so 0-d gradients are 0-d arrays like any other.
-
-``create_graph=True`` (docs/higher-order.md): the same walk with Tensors instead of arrays and recording
-on, so every step of the backward pass lands on the tape and the gradients can be differentiated again.
+input's shape (:func:`unbroadcast`), casts to its dtype, and adds, out of place, to what that input
+has received so far. docs/autograd.md goes through it line by line (ownership of arrays, the 0-d trap).
+With ``create_graph=True`` the values are Tensors and the walk is recorded (docs/higher-order.md).
 """
 
 from __future__ import annotations
@@ -25,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from . import grad_mode
 from .hooks import run_hooks
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``grad`` (the gradient of a broadcast result; an array, or a Tensor under create_graph) back
-    down to ``shape``. Broadcasting copies an input along new leading axes and along its axes of length
-    1; the gradient of a copied value is the sum of its copies' gradients, so we sum over exactly those axes.
+    """Sum ``grad`` (the gradient of a broadcast result: an array, or a Tensor) back down to ``shape``.
+
+    Broadcasting copies an input along new leading axes and along its axes of length 1; the gradient
+    of a copied value is the sum of its copies' gradients, so we sum over exactly those axes.
     """
     if grad.shape == shape:
         return grad
@@ -72,39 +60,38 @@ def run_backward(root: Any, grad_output: Any = None, retain_graph: bool = False,
 
     With ``inputs=None`` leaf gradients are added to ``leaf.grad`` (and to ``t.grad`` of non-leaves that
     called ``retain_grad()``). With ``inputs`` given, nothing is written to ``.grad``: the gradients
-    of those tensors are returned, in order (None where no gradient reaches one): numpy arrays, or
-    graph-attached Tensors with ``create_graph=True``.
+    of those tensors are returned, in order (None where no gradient reaches one). ``create_graph``:
+    gradients are Tensors, and recorded when recording is on (``autograd.grad`` turns it on).
     """
     wanted = None if inputs is None else {id(t) for t in inputs}
     found: dict[int, Any] = {}
     grads = {id(root): _seed(root, grad_output, create_graph)}  # the gradient each tensor has received so far
     leaves, owned = ({id(root): root}, {id(root): True}) if root._ctx is None else ({}, {})
-    with grad_mode.set_grad_enabled(create_graph):  # record the backward pass itself only for create_graph
-        for t in reversed(topological_order(root)):  # each tensor after every tensor computed from it
-            g = grads.pop(id(t), None)
-            if g is None:                             # nothing reached t (e.g. only non-differentiable paths)
+    for t in reversed(topological_order(root)):  # each tensor after every tensor computed from it
+        g = grads.pop(id(t), None)
+        if g is None:                             # nothing reached t (e.g. only non-differentiable paths)
+            continue
+        g = run_hooks(t, g)
+        if t._retains_grad or (wanted is not None and id(t) in wanted):
+            _deliver(t, g, False, wanted, found)
+        node = t._ctx
+        in_grads = _call_backward(node, t, g, create_graph)
+        for observe in OBSERVERS:
+            observe(node, g, in_grads)
+        for i, (parent, pg) in enumerate(zip(node.parents, in_grads)):
+            if pg is None or not parent.requires_grad:
                 continue
-            g = run_hooks(t, g)
-            if t._retains_grad or (wanted is not None and id(t) in wanted):
-                _deliver(t, g, False, wanted, found)
-            node = t._ctx
-            in_grads = _call_backward(node, t, g, create_graph)
-            for observe in OBSERVERS:
-                observe(node, g, in_grads)
-            for i, (parent, pg) in enumerate(zip(node.parents, in_grads)):
-                if pg is None or not parent.requires_grad:
-                    continue
-                fitted = _fit(pg, parent, node.name, i)
-                old = grads.get(id(parent))
-                grads[id(parent)] = fitted if old is None else _wrap(old + fitted)  # out of place
-                if parent._ctx is None:               # a leaf: its .grad is written once all of it has arrived
-                    leaves[id(parent)] = parent
-                    owned[id(parent)] = old is not None or fitted is not pg or _own_array(pg, g, node, in_grads)
-            if not retain_graph:
-                node.release()
-        for key, leaf in leaves.items():
-            g = run_hooks(leaf, grads[key])
-            _deliver(leaf, g, owned[key] and g is grads[key], wanted, found)
+            fitted = _fit(pg, parent, node.name, i)
+            old = grads.get(id(parent))
+            grads[id(parent)] = fitted if old is None else _wrap(old + fitted)  # out of place
+            if parent._ctx is None:               # a leaf: its .grad is written once all of it has arrived
+                leaves[id(parent)] = parent
+                owned[id(parent)] = old is not None or fitted is not pg or _own_array(pg, g, node, in_grads)
+        if not retain_graph:
+            node.release()
+    for key, leaf in leaves.items():
+        g = run_hooks(leaf, grads[key])
+        _deliver(leaf, g, owned[key] and g is grads[key], wanted, found)
     return None if inputs is None else [found.get(id(t)) for t in inputs]
 
 
@@ -114,16 +101,14 @@ def _wrap(v: Any) -> Any:
 
 
 def _call_backward(node: Any, t: Any, g: Any, create_graph: bool) -> tuple[Any, ...]:
-    """``node.fn.backward(node, g)`` as a tuple of one gradient per input. Under create_graph the node's
-    saved inputs and output are handed over as Tensors (``Node.saved_tensors``), and every gradient must
-    come back as a Tensor: a numpy array there would silently cut the graph of the second derivative."""
+    """``node.fn.backward(node, g)``, one gradient per input. Under create_graph the node's saved inputs and
+    output are handed over as Tensors (``Node.saved_tensors``) and every gradient must come back a Tensor:
+    a numpy array there would silently cut the graph of the second derivative."""
     node.output = t if create_graph else None
     try:
         in_grads = node.fn.backward(node, g)
-    except TypeError as err:
-        if create_graph and hasattr(err, "add_note"):
-            err.add_note(f"under create_graph=True, {node.name}.backward receives Tensors, not numpy arrays: "
-                         "write it with operators and Op.apply (docs/higher-order.md)")
+    except TypeError as err:  # e.g. np.exp(Tensor)
+        err.add_note(f"{node.name}.backward received Tensors (create_graph=True): use operators and Op.apply")
         raise
     finally:
         node.output = None
@@ -133,9 +118,8 @@ def _call_backward(node: Any, t: Any, g: Any, create_graph: bool) -> tuple[Any, 
                            f"{len(node.parents)} input(s); return one per input (None where there is none)")
     if create_graph and any(isinstance(x, (np.ndarray, np.generic)) for x in in_grads):
         raise RuntimeError(f"{node.name}.backward returned a numpy array under create_graph=True, so it cannot be "
-                           f"differentiated again: build its gradients with operators and Op.apply on what it "
-                           "receives (docs/higher-order.md)")
-    return tuple(in_grads)
+                           "differentiated again: build its gradients with operators and Op.apply")
+    return in_grads
 
 
 def _seed(root: Any, grad_output: Any, create_graph: bool = False) -> Any:
@@ -150,18 +134,17 @@ def _seed(root: Any, grad_output: Any, create_graph: bool = False) -> Any:
                                f"{root.shape}; pass one of that shape (or reduce with .sum() or .mean() first)")
         grad_output = np.ones_like(root.data)
     if create_graph and isinstance(grad_output, tensor.Tensor):
-        seed = grad_output if grad_output.dtype == root.dtype else grad_output.to(root.dtype)
-    else:
-        if not isinstance(grad_output, np.ndarray):
-            grad_output = getattr(grad_output, "data", grad_output)  # a Tensor gives its array
-        seed = np.array(grad_output, dtype=root.dtype)  # a copy, never the caller's array: owned by the pass
+        seed = grad_output.to(root.dtype)
+    else:  # a copy, never the caller's array: owned by the pass (a Tensor gives its array)
+        data = grad_output if isinstance(grad_output, np.ndarray) else getattr(grad_output, "data", grad_output)
+        seed = np.array(data, dtype=root.dtype)
     if seed.shape != root.shape:
         raise ValueError(f"backward: grad has shape {seed.shape}, expected the output's shape {root.shape}")
     return tensor.Tensor._make(seed, False, None) if create_graph and isinstance(seed, np.ndarray) else seed
 
 
 def _fit(g: Any, parent: Any, op: str, i: int) -> Any:
-    """``g`` as an array (a Tensor under create_graph) of the parent's shape (summed if it has the
+    """``g`` (a Tensor under create_graph, else an array) in the parent's shape (summed if it has the
     broadcast shape) and dtype."""
     g = g if isinstance(g, tensor.Tensor) else np.asarray(g)
     if g.shape != parent.shape:
@@ -180,8 +163,7 @@ def _fit(g: Any, parent: Any, op: str, i: int) -> Any:
 
 def _own_array(g: np.ndarray, grad_output: np.ndarray, node: Any, in_grads: tuple) -> bool:
     """Whether ``g``, as an op returned it, is an array nobody else holds, so it can become a ``.grad``
-    without a copy: not a view, writeable, not the op's grad_output, not saved, not returned twice.
-    (Tensors of a create_graph pass are never written into, so they count as owned.)"""
+    without a copy: not a view, writeable, not the op's grad_output, not saved, not returned twice."""
     if isinstance(g, tensor.Tensor):
         return True
     return (g.base is None and g.flags.writeable and g is not grad_output
@@ -203,6 +185,4 @@ def _deliver(t: Any, g: Any, owned: bool, wanted: set[int] | None, found: dict[i
         t.grad = t.grad + g
 
 
-# Tensors are built only under create_graph; importing the module object (not the class) at the end
-# lets tensor.py, which imports this module, be imported first.
-from . import tensor  # noqa: E402
+from . import tensor  # noqa: E402  (Tensors only under create_graph; module object: tensor.py imports us)

@@ -6,11 +6,9 @@ How a tensor gets onto the tape
 arrays. When recording is on and any input requires grad, the result remembers ``ctx``: the graph
 node, which holds the op class, its input tensors (``parents``), its non-tensor attributes
 (``attrs``: ``axis``, ``p``, ``eps``...) and whatever forward saved with ``ctx.save_for_backward``.
-``backward.py`` walks these nodes back from the output.
-
-Values, not just arrays: ``SomeOp.apply`` also takes plain numpy arrays (then it is just the forward,
-nothing recorded), so a backward rule written with operators and ``Op.apply`` runs on arrays in an
-ordinary backward pass and on Tensors, recorded, under ``create_graph=True`` (docs/higher-order.md).
+``backward.py`` walks these nodes back from the output. Given plain arrays, ``apply`` is just the
+forward, so a backward written with operators and ``Op.apply`` runs on arrays and, recorded, on
+Tensors (``create_graph=True``, docs/higher-order.md).
 """
 
 from __future__ import annotations

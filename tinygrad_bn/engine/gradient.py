@@ -58,7 +58,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
         with grad_mode.enable_grad():
             terms = [(o * as_tensor(s)).sum() if s is not None else o.sum() if o.size == 1 else None
                      for o, s in zip(outs, seeds) if o.requires_grad]
-            if None in terms:
+            if any(t is None for t in terms):
                 raise RuntimeError("grad: grad_outputs can be omitted only for one-element outputs")
             root, seed = (sum(terms[1:], terms[0]) if terms else outs[0]), None
     for k, t in enumerate(ins):
@@ -66,7 +66,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
             raise RuntimeError(f"grad: input {k} (shape {t.shape}) does not require grad; "
                                "pass allow_unused=True to get None for it")
     retain = create_graph if retain_graph is None else retain_graph
-    found = run_backward(root, seed, retain, ins, create_graph=create_graph)
+    with grad_mode.set_grad_enabled(create_graph):  # record the backward pass itself only for create_graph
+        found = run_backward(root, seed, retain, ins, create_graph=create_graph)
     result = []
     for k, g in enumerate(found):
         if g is None and not allow_unused:
