@@ -3,21 +3,21 @@
     python -m benchmarks [--rounds 15] [--threads N] [--cpu-time] [--epochs 2] [--no-memory] [--quick]
 
 Runs, in this order: the MLP training step (tinygrad_bn vs the numpy reference vs PyTorch when importable,
-see mlp_step.py), the per-node tape cost (op_overhead.py), BatchNorm fused vs staged (batchnorm.py), the
-import time (import_time.py), and peak memory over ``--epochs`` epochs in fresh processes (mlp_step.py
---memory). Each row is a median with the min and max over interleaved rounds, and its target.
+see mlp_step.py), the per-node tape cost (op_overhead.py), BatchNorm fused vs staged (batchnorm.py), conv2d
+and max_pool2d forward+backward against same-FLOP matmuls and PyTorch (conv.py), the import time
+(import_time.py), and peak memory over ``--epochs`` epochs in fresh processes (mlp_step.py --memory).
+Each row is a median with the min and max over interleaved rounds, and its target.
 ``--quick`` uses fewer rounds and skips the memory run (a smoke test, not figures to quote).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 
-from . import batchnorm, import_time, mlp_step, op_overhead
-from .timing import Summary, describe_machine, markdown_table
+from . import batchnorm, conv, import_time, mlp_step, op_overhead
+from .timing import Summary, describe_machine, load_warning, markdown_table
 
 
 def _row(measure: str, values: list[float], target: str = "", ok: bool | None = None, fmt: str = ".2f",
@@ -71,6 +71,22 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row(f"BatchNorm {shape}: staged / fused (with tape)", _ratios(times, "staged", "tape"),
                          "report (expect > 1.5x)", unit="x"))
 
+    conv_times = conv.measure(rounds, target=0.1)
+    for shape in conv.SHAPES:
+        t, name = conv_times[shape], f"conv2d {shape[0]}x{shape[1]}x{shape[2]}x{shape[3]} -> {shape[4]} 3x3"
+        rows.append(_row(f"{name} fwd+bwd: GFLOP/s", [conv.flops(shape) / v / 1e9 for v in t["tinygrad_bn"]],
+                         fmt=".1f"))
+        rows.append(_row(f"{name}: tinygrad_bn / same-FLOP matmuls", _ratios(t, "tinygrad_bn", "matmul"),
+                         "report (the matmul ceiling)", unit="x"))
+        if "torch" in t:
+            rows.append(_row(f"{name}: tinygrad_bn / PyTorch", _ratios(t, "tinygrad_bn", "torch"), "(for comparison)",
+                             unit="x"))
+    pool = conv_times[conv.POOL_SHAPE]
+    rows.append(_row(f"max_pool2d {conv.POOL_SHAPE} 2x2 fwd+bwd (ms)", [v * 1e3 for v in pool["tinygrad_bn"]]))
+    if "torch" in pool:
+        rows.append(_row("max_pool2d: tinygrad_bn / PyTorch", _ratios(pool, "tinygrad_bn", "torch"), "(for comparison)",
+                         unit="x"))
+
     imp = import_time.measure(rounds)
     only = [(t - b) * 1e3 for t, b in zip(imp["import tinygrad_bn + CLI parser"], imp["python start-up"])]
     rows.append(_row("import tinygrad_bn + CLI (ms, minus interpreter start-up)", only, "< 300 ms",
@@ -96,11 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                      "no growth (< 5 MB)", "met" if growth < 5 else "not met"])
 
     print(describe_machine())
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not args.threads and hasattr(os, "getloadavg") and os.getloadavg()[0] > cores:
-        print(f"- WARNING: load average {os.getloadavg()[0]:.1f} on {cores} cores with multi-threaded BLAS: BLAS "
-              "threads wait for cores other jobs hold, and the step timings (and their status) are unreliable; "
-              "use --threads 1 --cpu-time on a busy machine")
+    if load_warning(args.threads):
+        print(load_warning(args.threads))
     print(f"- BLAS threads: {threads}; MLP step timer: {'CPU time' if args.cpu_time else 'wall-clock'}; "
           f"{rounds} interleaved rounds\n")
     print(markdown_table(["measure", "median", "min", "max", "target", "status"], rows))

@@ -12,6 +12,7 @@ Report the median, and show the spread.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -92,6 +93,16 @@ def ms(times: list[float]) -> Summary:
 def describe_machine() -> str:
     """``machine()`` as Markdown bullet lines."""
     return "\n".join(f"- {k}: {v}" for k, v in machine().items())
+
+
+def load_warning(threads: int | None) -> str:
+    """A warning line when BLAS runs several threads on a machine busier than its cores, else ''."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads or not hasattr(os, "getloadavg") or os.getloadavg()[0] <= cores:
+        return ""
+    return (f"- WARNING: load average {os.getloadavg()[0]:.1f} on {cores} cores with multi-threaded BLAS: BLAS "
+            "threads wait for cores other jobs hold, and the timings (and their status) are unreliable; "
+            "use --threads 1 (and --cpu-time where offered) on a busy machine")
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

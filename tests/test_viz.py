@@ -448,3 +448,20 @@ def test_docs_figure_script_builds_its_graphs():
     nodes, _ = parse(figures.nan())
     red = [v for v in nodes.values() if fill(v) == COLORS["nonfinite"]]
     assert len(red) == 1 and "<b>x</b>" in red[0] and "grad has NaN" in red[0]
+
+
+def test_conv_and_pool_nodes_show_their_attributes():
+    net = tg.nn.Sequential(tg.nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64), tg.nn.MaxPool2d(2),
+                           tg.nn.AvgPool2d(2, 1), tg.nn.AdaptiveAvgPool2d(1))
+    out = net(tg.Tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)))).sum()
+    nodes, edges = parse(viz.draw(out, model=net, show_saved=True))
+    conv = nodes[find(nodes, "<b>Conv2d</b>")]
+    for text in ("stride=(1, 1)", "padding=(1, 1)", "dilation=(1, 1)", "groups=1"):
+        assert text in conv
+    into_conv = sorted(lbl for _, h, lbl in edges if h == find(nodes, "<b>Conv2d</b>"))
+    assert into_conv == ["label=b", "label=w", "label=x"]
+    maxpool = nodes[find(nodes, "<b>MaxPool2d</b>")]
+    assert "kernel_size=(2, 2)" in maxpool and "saved (2, 2, 3, 3) uint8" in maxpool  # the winning tap per window
+    assert "stride=(1, 1)" in nodes[find(nodes, "<b>AvgPool2d</b>")]
+    assert find(nodes, "<b>GlobalAvgPool2d</b>")
+    assert fill(nodes[find(nodes, "<b>0.weight</b>")]) == COLORS["parameter"]

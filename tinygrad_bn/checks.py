@@ -62,6 +62,21 @@ def check_dim(dim: Any, ndim: int, owner: str, *, what: str = "dim") -> int:
     return dim % max(ndim, 1)
 
 
+def check_pair(value: Any, owner: str, what: str, *, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints (kernel size, stride, padding, ...) as a pair of ints >= ``minimum``;
+    one int means the same value for height and width."""
+    pair = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+        else tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)
+                                             for v in pair):
+        raise TypeError(f"{owner}: {what} must be an integer or a pair of integers, got {type(value).__name__} "
+                        f"{value!r}")
+    if min(pair) < minimum:
+        expected = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
+        raise ValueError(f"{owner}: {what} must be {expected} (an integer or a pair of them), got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
 def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
     """A layer's ``dtype=`` argument as a floating-point numpy dtype (None: float32, PyTorch's default)."""
     dt = np.dtype(np.float32 if dtype is None else dtype)

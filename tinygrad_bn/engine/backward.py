@@ -1,9 +1,9 @@
 """The backward pass: ``run_backward`` (what ``Tensor.backward`` and ``autograd.grad`` run), ``unbroadcast``.
 
-``run_backward`` walks the recorded tensors from the output back to the inputs; each node's
-``backward(ctx, grad_output)`` returns one gradient per input, which the engine sums down to the
-input's shape (:func:`unbroadcast`), casts to its dtype, and adds, out of place, to what that input
-has received so far. docs/autograd.md goes through it line by line (ownership of arrays, the 0-d trap).
+Walk the recorded tensors from the output back to the inputs; each node's ``backward`` returns one
+gradient per input, summed out of place into what that input received so far; a leaf's whole
+gradient is then added into its ``.grad`` (its own array, so in place). docs/autograd.md walks
+through it line by line and explains the 0-d trap it avoids (numpy scalars from 0-d arithmetic).
 With ``create_graph=True`` the values are Tensors and the walk is recorded (docs/higher-order.md).
 """
 

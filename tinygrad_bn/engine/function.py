@@ -1,14 +1,10 @@
-"""The tape: ``Function`` (an op's forward and backward side by side), ``Node`` (its ctx), ``no_grad``.
+"""The tape: ``Function`` (an op's forward and backward side by side) and ``Node`` (its ``ctx``).
 
-How a tensor gets onto the tape
--------------------------------
-``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on plain numpy
-arrays. When recording is on and any input requires grad, the result remembers ``ctx``: the graph
-node, which holds the op class, its input tensors (``parents``), its non-tensor attributes
-(``attrs``: ``axis``, ``p``, ``eps``...) and whatever forward saved with ``ctx.save_for_backward``.
-``backward.py`` walks these nodes back from the output. Given plain arrays, ``apply`` is just the
-forward, so a backward written with operators and ``Op.apply`` runs on arrays and, recorded, on
-Tensors (``create_graph=True``, docs/higher-order.md).
+``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on numpy arrays.
+When recording is on and an input requires grad, the result keeps ``ctx``: the op, its input tensors
+(``parents``), its other arguments (``attrs``) and what forward saved for backward. Given plain arrays,
+``apply`` is just the forward, so a backward written with operators and ``Op.apply`` runs on arrays
+and, recorded, on Tensors (``create_graph=True``, docs/higher-order.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """``Tensor``: a numpy array, its gradient, and the tape node that produced it.
 
-Every operator and method below is one line into ``tinygrad_bn.functional``, which checks the
-arguments and runs a primitive op (``tinygrad_bn/ops``: the arithmetic and its derivative live there).
-
-Dtypes: Python floats and lists of floats become float32 (PyTorch's default); numpy arrays keep
-their dtype (float64 stays float64, which gradcheck needs); integer and bool tensors never require
-grad. The wrapped numpy array is shared, not copied.
+Operators and methods are one line each into ``tinygrad_bn.functional`` (argument checks), which runs
+a primitive op (``tinygrad_bn/ops``: the arithmetic and its derivative). Dtypes: see docs/autograd.md.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ function, the argument, what was expected and what was received), then runs a pr
 these functions. One module per family, named like the ops module it calls.
 """
 
+from .conv import conv2d
 from .dropout import alpha_dropout, dropout, dropout1d, dropout2d, gaussian_dropout, uout
 from .elementwise import (
                           abs,
@@ -29,6 +30,7 @@ from .elementwise import (
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, mse_loss, softmax
 from .normalization import batch_norm, group_norm, layer_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduce import argmax, max, mean, min, sum, var
 from .shape import cat, concatenate, expand, flatten, getitem, permute, reshape, squeeze, stack, transpose, unsqueeze
 
@@ -38,5 +40,5 @@ __all__ = [
     "sum", "mean", "var", "max", "min", "argmax", "reshape", "permute", "transpose", "flatten", "expand",
     "squeeze", "unsqueeze", "getitem", "concatenate", "cat", "stack", "matmul", "linear", "log_softmax", "softmax",
     "cross_entropy", "mse_loss", "batch_norm", "layer_norm", "group_norm", "dropout", "dropout1d", "dropout2d",
-    "gaussian_dropout", "uout", "alpha_dropout",
+    "gaussian_dropout", "uout", "alpha_dropout", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
 ]

@@ -3,4 +3,4 @@
 numpy in, numpy out: no argument checks here (``tinygrad_bn.functional`` checks, then calls ``Op.apply``).
 """
 
-from . import dropout, elementwise, linear, loss, matmul, normalization, reduce, shape  # noqa: F401
+from . import conv, dropout, elementwise, linear, loss, matmul, normalization, pool, reduce, shape, windows  # noqa: F401

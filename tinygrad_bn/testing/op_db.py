@@ -251,3 +251,45 @@ register_op("gaussian_dropout", lambda x, **kw: F.gaussian_dropout(x, **kw),
 register_op("uout", lambda x, **kw: F.uout(x, **kw), _samples(_ANY, _settings("beta", [0.0, 1.0, 0.2])))
 register_op("alpha_dropout", lambda x, **kw: F.alpha_dropout(x, **kw),
             _samples(_ANY, _settings("p", [0.0, 1.0, 0.5])))
+
+
+# ---- convolution and pooling ------------------------------------------------------------------------
+# (x shape, weight shape, bias, keyword arguments): stride, padding, dilation, groups, odd sizes, 1x1 kernels.
+_CONV_CASES = [
+    ((2, 3, 5, 5), (4, 3, 3, 3), True, {}),
+    ((1, 2, 6, 5), (3, 2, 3, 2), False, {"stride": (2, 1), "padding": (1, 2)}),
+    ((2, 4, 6, 6), (4, 2, 2, 3), True, {"stride": 2, "padding": (1, 0), "dilation": (2, 1), "groups": 2}),
+    ((1, 3, 5, 4), (3, 1, 3, 3), True, {"padding": 1, "groups": 3}),                 # depthwise
+    ((2, 2, 7, 3), (3, 2, 1, 1), True, {"stride": 3}),                              # 1x1, pixels skipped
+    ((1, 2, 7, 7), (2, 2, 3, 3), False, {"stride": 2, "padding": 1, "dilation": 2}),
+]
+
+
+def _conv_samples(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((rng.standard_normal(xs), rng.standard_normal(ws)) + ((rng.standard_normal(ws[0]),) if b else ()),
+                   kw, note=f"x {xs}, weight {ws}, bias={b}, {kw}") for xs, ws, b, kw in _CONV_CASES]
+
+
+def _distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values at least 0.06 apart: no ties, so each window's maximum survives finite-difference steps."""
+    return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 + rng.uniform(-0.02, 0.02, shape)
+
+
+# (x shape, kernel_size, keyword arguments): default stride, overlapping windows, padding, odd sizes.
+_POOL_CASES = [((2, 2, 4, 4), 2, {}), ((1, 2, 5, 6), (3, 2), {"stride": (2, 1), "padding": 1}),
+               ((1, 1, 5, 5), 3, {"stride": 1, "padding": (1, 0)}), ((2, 1, 7, 5), (2, 3), {"stride": 3})]
+
+
+def _pool_samples(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_distinct(rng, xs),), {"kernel_size": k, **kw}, note=f"x {xs}, kernel_size {k}, {kw}")
+            for xs, k, kw in _POOL_CASES]
+
+
+register_op("conv2d", F.conv2d, _conv_samples)
+register_op("conv2d_input_as_weight", lambda x: F.conv2d(x, x[:2, :, :2, :2], padding=1),
+            lambda rng: [Sample((rng.standard_normal((3, 2, 4, 4)),), note="one tensor as input and weight")])
+register_op("max_pool2d", F.max_pool2d, _pool_samples)
+register_op("avg_pool2d", F.avg_pool2d, _pool_samples)
+register_op("adaptive_avg_pool2d", F.adaptive_avg_pool2d,
+            lambda rng: [Sample((rng.standard_normal(s),), {"output_size": o}, note=f"{s} -> {o}")
+                         for s, o in [((2, 3, 4, 5), 1), ((1, 2, 1, 1), (1, 1))]])
