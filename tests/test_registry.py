@@ -44,16 +44,19 @@ def test_gradgradcheck_registered_op(op, sample):
     assert tg.gradgradcheck(lambda *xs: op.fn(*xs, **sample.kwargs), tensors, **op.gradcheck_kwargs)
 
 
-def _first_derivatives(op, sample):
-    """The outputs of a sample and its create_graph gradients (whose graphs hold the backward's ops)."""
+def _derivatives(op, sample):
+    """The outputs of a sample and its first and second create_graph gradients (whose graphs hold the
+    ops that backward rules apply, e.g. an op's gradient primitive and that primitive's adjoint)."""
     tensors = _tensors(sample)
     out = op.fn(*tensors, **sample.kwargs)
     inputs = [t for t in tensors if isinstance(t, tg.Tensor) and t.requires_grad]
-    if not out.requires_grad:
-        return [out]
-    seed = tg.Tensor(np.ones(out.shape), requires_grad=True)
-    grads = tg.autograd.grad(out, inputs, seed, create_graph=True, allow_unused=True)
-    return [out, *(g for g in grads if g is not None)]
+    found, level = [out], [out]
+    for _ in range(2):
+        seeds = [tg.Tensor(np.ones(o.shape), requires_grad=True) for o in level]
+        level = [g for o, s in zip(level, seeds) if o.requires_grad
+                 for g in tg.autograd.grad(o, inputs, s, create_graph=True, allow_unused=True) if g is not None]
+        found, inputs = found + level, inputs + seeds     # second level: d/d seed reaches the adjoints too
+    return found
 
 
 @pytest.mark.parametrize("op, sample", SAMPLES, ids=[f"{o.name}-{i}" for i, (o, _) in enumerate(SAMPLES)])
@@ -91,7 +94,7 @@ def test_independent_finite_differences(op, sample):
 def test_every_function_in_the_package_has_samples():
     reached = set()
     for op, sample in SAMPLES:  # forward graphs, and the graphs of create_graph gradients (backward-only ops)
-        reached |= _functions_in_graph(_first_derivatives(op, sample))
+        reached |= _functions_in_graph(_derivatives(op, sample))
     ours = {f for f in FUNCTIONS if f.__module__.startswith("tinygrad_bn.") and not f.__name__.startswith("_")}
     missing = sorted(f.__name__ for f in ours - reached)
     assert not missing, f"differentiable ops with no registered sample reaching them: {missing}"
