@@ -345,3 +345,14 @@ def test_functional_matches_pytorch():
     jac = AF.jacobian(lambda t: t.softmax(1), tg.Tensor(a))
     np.testing.assert_allclose(jac.data, torch.autograd.functional.jacobian(lambda t: t.softmax(1), ta).numpy(),
                                rtol=1e-10, atol=1e-12)
+
+
+def test_the_docs_examples_run():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "higher-order.md").read_text()
+    namespace: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        exec(compile(block, "docs/higher-order.md", "exec"), namespace)
+    np.testing.assert_allclose(namespace["hx"].data, [-2.5588, 0.0288], atol=1e-4)
+    np.testing.assert_allclose(namespace["hw"].data, [-0.2197, 0.8249], atol=1e-4)

@@ -164,10 +164,8 @@ def _fit(g: Any, parent: Any, op: str, i: int) -> Any:
 def _own_array(g: np.ndarray, grad_output: np.ndarray, node: Any, in_grads: tuple) -> bool:
     """Whether ``g``, as an op returned it, is an array nobody else holds, so it can become a ``.grad``
     without a copy: not a view, writeable, not the op's grad_output, not saved, not returned twice."""
-    if isinstance(g, tensor.Tensor):
-        return True
-    return (g.base is None and g.flags.writeable and g is not grad_output
-            and sum(x is g for x in in_grads) == 1 and all(s is not g for s in node.saved_tensors))
+    return isinstance(g, tensor.Tensor) or (g.base is None and g.flags.writeable and g is not grad_output and sum(
+        x is g for x in in_grads) == 1 and all(s is not g for s in node.saved_tensors))
 
 
 def _deliver(t: Any, g: Any, owned: bool, wanted: set[int] | None, found: dict[int, Any]) -> None:

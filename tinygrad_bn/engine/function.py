@@ -77,6 +77,16 @@ def _meta(arrays: tuple[Any, ...]) -> tuple[tuple[tuple[int, ...], Any], ...]:
     return tuple((np.shape(a), getattr(a, "dtype", type(a).__name__)) for a in arrays)
 
 
+class _Scratch:
+    """The ctx of a forward run on plain arrays (``Op.apply(array)``): nothing is recorded or saved."""
+
+    def __init__(self, fn: type[Function], attrs: dict[str, Any]):
+        self.fn, self.attrs, self.needs_input_grad = fn, attrs, ()
+
+    def save_for_backward(self, *arrays: np.ndarray) -> None:
+        pass
+
+
 class Function:
     """Base class of every primitive op.
 
@@ -108,10 +118,11 @@ class Function:
         """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad.
         Given only numpy arrays, return the forward's array (nothing recorded); arrays mixed with
         Tensors are constants."""
-        if not all(isinstance(t, tensor.Tensor) for t in inputs):
-            if not any(isinstance(t, tensor.Tensor) for t in inputs):
-                return np.asarray(cls.forward(Node(cls, (), attrs), *inputs, **attrs))
-            inputs = tuple(tensor.as_tensor(t) for t in inputs)
+        for t in inputs:
+            if not isinstance(t, tensor.Tensor):
+                if any(isinstance(t, tensor.Tensor) for t in inputs):
+                    return cls.apply(*map(tensor.as_tensor, inputs), **attrs)
+                return np.asarray(cls.forward(_Scratch(cls, attrs), *inputs, **attrs))
         ctx = Node(cls, inputs, attrs)
         try:
             raw = cls.forward(ctx, *[t.data for t in inputs], **attrs)
