@@ -30,6 +30,7 @@ ALLOWED = {
     "viz": {"engine", "nn"},
     "diagnostics": {"engine", "nn", "tables"},
     "train": {"engine", "functional", "checks", "nn"},
+    "checkpoint": {"random", "serialization"},
 }
 # The one upward import of the engine: Tensor's operators are one-line calls into functional.
 ENGINE_TENSOR = {"functional"}

@@ -211,15 +211,17 @@ class OneGradForTwoInputs(Function):
         return (grad_output,)
 
 
-class GradOfWrongShape(Function):
-    @staticmethod
-    def forward(ctx, a, wrong_shape):
-        ctx.wrong_shape = wrong_shape
-        return a * 2
+def grad_of_wrong_shape(wrong_shape: tuple[int, ...]) -> type[Function]:
+    class GradOfWrongShape(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        return (np.ones(ctx.wrong_shape),)
+        @staticmethod
+        def backward(ctx, grad_output):
+            return (np.ones(wrong_shape),)
+
+    return GradOfWrongShape
 
 
 class BroadcastAdd(Function):
@@ -242,7 +244,7 @@ def test_backward_returning_the_wrong_number_of_gradients_raises_naming_the_op()
 def test_backward_returning_a_gradient_of_a_wrong_shape_raises_naming_the_op(shape, wrong):
     a = tg.Tensor(np.ones(shape), requires_grad=True)
     with pytest.raises((RuntimeError, ValueError), match="(?i)GradOfWrongShape"):
-        GradOfWrongShape.apply(a, wrong_shape=wrong).sum().backward()
+        grad_of_wrong_shape(wrong).apply(a).sum().backward()
 
 
 def test_backward_returning_the_broadcast_output_shape_is_reduced():

@@ -1,11 +1,12 @@
 """tinygrad_bn: a small autograd framework for learning, checking and seeing gradients.
 
 The public API: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``, ``gradcheck``, ``gradgradcheck``,
-and the namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``data``. The command line
+and the namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``data``, ``checkpoint``
+(saving and resuming a training run). The command line
 (``tinygrad-bn``, in ``tinygrad_bn.cli``) is not imported here.
 """
 
-from . import autograd, data, diagnostics, functional, nn, optim, random, testing, viz
+from . import autograd, checkpoint, data, diagnostics, functional, nn, optim, random, testing, viz
 from . import functional as F
 from .creation import arange, ones, rand, randn, tensor, zeros
 from .engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -23,5 +24,5 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "gradgradcheck",
     "GradcheckError",
     "autograd", "functional", "F", "nn", "optim", "random", "testing", "registry", "viz", "data", "diagnostics",
-    "mlp", "save", "load",
+    "mlp", "save", "load", "checkpoint",
 ]

@@ -62,7 +62,8 @@ class CrossEntropy(Function):
     """Fused softmax cross-entropy of logits (N, C) against integer class targets (N,).
 
     loss_n = -log softmax(x_n)[t_n] = logsumexp(x_n) - x_n[t_n], reduced by ``reduction``
-    ('mean' over N, 'sum', or 'none' giving shape (N,)).
+    ('mean' over N, 'sum', or 'none' giving shape (N,)). For an empty batch (N = 0) the mean is NaN,
+    as in PyTorch, the sum 0.
 
     d loss_n / d x_nj = softmax(x_n)_j - [j == t_n]: probabilities minus the one-hot target,
     times grad_output (divided by N for 'mean'). One node, no separate log-softmax node; backward
@@ -79,7 +80,10 @@ class CrossEntropy(Function):
         if reduction == "none":
             return losses
         total = losses.sum(dtype=x.dtype)
-        return np.asarray(total / x.dtype.type(max(x.shape[0], 1)) if reduction == "mean" else total)
+        if reduction == "sum":
+            return np.asarray(total)
+        # the mean of no losses is undefined: NaN, as PyTorch (a 0 would look like a perfect batch)
+        return np.asarray(total / x.dtype.type(x.shape[0]) if x.shape[0] else x.dtype.type(np.nan))
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
