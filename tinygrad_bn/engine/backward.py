@@ -101,17 +101,21 @@ def _wrap(v: Any) -> Any:
 
 
 def _call_backward(node: Any, t: Any, g: Any, create_graph: bool) -> tuple[Any, ...]:
-    """``node.fn.backward(node, g)``, one gradient per input. Under create_graph the node's saved inputs and
-    output are handed over as Tensors (``Node.saved_tensors``) and every gradient must come back a Tensor:
-    a numpy array there would silently cut the graph of the second derivative."""
-    node.output = t if create_graph else None
-    try:
+    """``node.fn.backward(node, g)``, one gradient per input. Under create_graph, backward sees each saved
+    input or output as its Tensor (so what it builds from it is differentiable again; other saved arrays are
+    constants), and every gradient must come back a Tensor: an array would cut the second derivative off."""
+    if not create_graph:
         in_grads = node.fn.backward(node, g)
-    except TypeError as err:  # e.g. np.exp(Tensor)
-        err.add_note(f"{node.name}.backward received Tensors (create_graph=True): use operators and Op.apply")
-        raise
-    finally:
-        node.output = None
+    else:
+        saved, by_id = node.saved_tensors, {id(p.data): p for p in (*node.parents, t)}
+        node.saved_tensors = tuple(by_id.get(id(a), a) for a in saved)
+        try:
+            in_grads = node.fn.backward(node, g)
+        except TypeError as err:  # e.g. np.exp(Tensor)
+            err.add_note(f"{node.name}.backward received Tensors (create_graph=True): use operators and Op.apply")
+            raise
+        finally:
+            node.saved_tensors = saved
     in_grads = in_grads if isinstance(in_grads, (tuple, list)) else (in_grads,)
     if len(in_grads) != len(node.parents):
         raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradient(s) for "

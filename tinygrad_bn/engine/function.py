@@ -34,33 +34,24 @@ class Node:
     def __init__(self, fn: type[Function], parents: tuple[Any, ...], attrs: dict[str, Any]):
         self.fn, self.parents, self.attrs = fn, parents, attrs
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
-        self._saved: tuple[np.ndarray, ...] = ()
+        self.saved_tensors: tuple[np.ndarray, ...] = ()
         self._freed_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
-        self.released, self.output = False, None  # output: set by the engine during a create_graph backward
+        self.released = False
         self.seq = next(_node_counter)
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep arrays that ``backward`` needs; freed after backward unless the graph is retained."""
-        self._saved = arrays
+        self.saved_tensors = arrays
 
     @property
     def saved_shapes(self) -> tuple[tuple[tuple[int, ...], str], ...]:
         """(shape, dtype name) of each saved array, still known after the arrays were freed."""
-        meta = self._freed_meta if self.released else _meta(self._saved)
+        meta = self._freed_meta if self.released else _meta(self.saved_tensors)
         return tuple((shape, str(dtype)) for shape, dtype in meta)
-
-    @property
-    def saved_tensors(self) -> tuple[Any, ...]:
-        """The saved arrays; in a create_graph backward, a saved input or output is its Tensor instead
-        (so the gradient built from it is differentiable again), any other array is a constant."""
-        if self.output is None:
-            return self._saved
-        by_id = {id(t.data): t for t in (*self.parents, self.output)}
-        return tuple(by_id.get(id(a), a) for a in self._saved)
 
     def release(self) -> None:
         """Free the saved arrays (and arrays kept as attributes); the node itself stays in the graph."""
-        self._freed_meta, self._saved = _meta(self._saved), ()
+        self._freed_meta, self.saved_tensors = _meta(self.saved_tensors), ()
         for key in [k for k, v in vars(self).items() if isinstance(v, np.ndarray)]:
             delattr(self, key)
         self.released = True
@@ -131,8 +122,8 @@ class Function:
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
         out = np.asarray(raw)  # numpy scalars -> 0-d arrays (and a saved scalar result becomes the output array)
-        if out is not raw and ctx._saved:
-            ctx._saved = tuple(out if s is raw else s for s in ctx._saved)
+        if out is not raw and ctx.saved_tensors:
+            ctx.saved_tensors = tuple(out if s is raw else s for s in ctx.saved_tensors)
         if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)
