@@ -379,3 +379,24 @@ def test_hessian_of_the_mlp_is_symmetric(seed):
     vhw = sum(float((a * b).sum()) for a, b in zip(v, hvp(w)))
     whv = sum(float((a * b).sum()) for a, b in zip(w, hvp(v)))
     assert abs(vhw - whv) <= 1e-10 * max(1.0, abs(vhw))
+
+
+@pytest.mark.parametrize("name", ["conv2d", "max_pool2d", "avg_pool2d", "getitem", "cross_entropy", "layer_norm"])
+def test_third_order_through_the_gradient_primitives(name):
+    """gradgradcheck of a create_graph gradient: the backward of each gradient primitive's backward
+    (ConvInputGrad/ConvWeightGrad, MaxPoolGather, AvgPool2d, GetItem, Softmax, NormalizeGrad) is right."""
+    x = tg.Tensor(rng.standard_normal((2, 2, 4, 4)), requires_grad=True)
+    w = tg.Tensor(rng.standard_normal((3, 2, 2, 2)), requires_grad=True)
+    ops = {"conv2d": lambda x: F.conv2d(x, w, stride=1, padding=1),
+           "max_pool2d": lambda x: F.max_pool2d(x * x, 2),
+           "avg_pool2d": lambda x: F.avg_pool2d(x * x, 2, stride=1),
+           "getitem": lambda x: x[np.array([0, 1, 1]), :, 1:3] ** 2,
+           "cross_entropy": lambda x: F.cross_entropy(x.reshape(4, 16), np.array([0, 3, 15, 2])),
+           "layer_norm": lambda x: F.layer_norm(x, (4, 4))}
+
+    def first(x, w):
+        out = ops[name](x)
+        return tg.autograd.grad((out * out.tanh()).sum(), (x, w), create_graph=True, allow_unused=True)[:1] \
+            if name == "conv2d" else tg.autograd.grad((out * out.tanh()).sum(), x, create_graph=True)
+
+    assert tg.gradgradcheck(first, (x, w))

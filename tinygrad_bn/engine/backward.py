@@ -101,9 +101,8 @@ def _wrap(v: Any) -> Any:
 
 
 def _call_backward(node: Any, t: Any, g: Any, create_graph: bool) -> tuple[Any, ...]:
-    """``node.fn.backward(node, g)``, one gradient per input. Under create_graph, backward sees each saved
-    input or output as its Tensor (so what it builds from it is differentiable again; other saved arrays are
-    constants), and every gradient must come back a Tensor: an array would cut the second derivative off."""
+    """``node.fn.backward(node, g)``, one gradient per input. Under create_graph it sees each saved input or
+    output as its Tensor (other saved arrays are constants) and must return Tensors (an array cuts the graph)."""
     if not create_graph:
         in_grads = node.fn.backward(node, g)
     else:

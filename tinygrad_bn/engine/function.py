@@ -70,12 +70,9 @@ def _meta(arrays: tuple[Any, ...]) -> tuple[tuple[tuple[int, ...], Any], ...]:
 
 class _Scratch:
     """The ctx of a forward run on plain arrays (``Op.apply(array)``): nothing is recorded or saved."""
-
-    def __init__(self, fn: type[Function], attrs: dict[str, Any]):
-        self.fn, self.attrs, self.needs_input_grad = fn, attrs, ()
-
-    def save_for_backward(self, *arrays: np.ndarray) -> None:
-        pass
+    needs_input_grad = ()
+    def __init__(self, fn: type[Function], attrs: dict[str, Any]): self.fn, self.attrs = fn, attrs
+    def save_for_backward(self, *arrays: np.ndarray) -> None: pass
 
 
 class Function:
@@ -107,8 +104,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad.
-        Given only numpy arrays, return the forward's array (nothing recorded); arrays mixed with
-        Tensors are constants."""
+        Given only numpy arrays: the forward's array, nothing recorded (mixed with Tensors: constants)."""
         for t in inputs:
             if not isinstance(t, tensor.Tensor):
                 if any(isinstance(t, tensor.Tensor) for t in inputs):
