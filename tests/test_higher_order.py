@@ -400,3 +400,13 @@ def test_third_order_through_the_gradient_primitives(name):
             if name == "conv2d" else tg.autograd.grad((out * out.tanh()).sum(), x, create_graph=True)
 
     assert tg.gradgradcheck(first, (x, w))
+
+
+def test_functional_strict_mode_raises_for_an_unused_input():
+    a, b = leaf(3), leaf(3)
+    _, (ga, gb) = AF.vjp(lambda a, b: a * 2, (a, b), tg.Tensor(np.ones(3)))
+    np.testing.assert_array_equal(gb.data, np.zeros(3))                     # PyTorch's default: zeros
+    with pytest.raises(RuntimeError, match="vjp: the outputs do not depend on input 1"):
+        AF.vjp(lambda a, b: a * 2, (a, b), tg.Tensor(np.ones(3)), strict=True)
+    with pytest.raises(RuntimeError, match="hessian: the outputs do not depend on input 1"):
+        AF.hessian(lambda a, b: (a ** 3).sum(), (a, b), strict=True)

@@ -4,7 +4,9 @@
 Tensors. Each takes ``inputs`` as one Tensor or a tuple of Tensors and answers in the same structure.
 The inputs are differentiated as fresh leaves (their own graph is not extended) unless
 ``create_graph=True``, in which case the results stay attached to the graph, so they can be
-differentiated again. All of them are built on ``tg.autograd.grad``: reverse mode only.
+differentiated again. ``strict=True`` raises RuntimeError when an output does not depend on an
+input (by default its derivative is zeros, as PyTorch); ``vectorize`` is accepted and has no effect.
+All of them are built on ``tg.autograd.grad``: reverse mode only.
 
 ``jvp`` uses the double-vjp trick: for a dummy cotangent u, ``g(u) = J^T u`` is linear in u, so its
 own vjp with v is ``d(v . J^T u)/du = J v``: two reverse passes, the first recorded (docs/higher-order.md).
@@ -55,14 +57,20 @@ def _vectors(v: Any, like: tuple[Tensor, ...], what: str, fn: str) -> tuple[Tens
 
 
 def _grads(outs: tuple[Tensor, ...], ins: tuple[Tensor, ...], seeds: Any, create_graph: bool,
-           retain_graph: bool | None = None) -> tuple[Tensor, ...]:
-    """d(sum_k seeds_k . outs_k)/d ins, zeros where an input is unused (as PyTorch's non-strict mode)."""
+           retain_graph: bool | None = None, strict: str = "") -> tuple[Tensor, ...]:
+    """d(sum_k seeds_k . outs_k)/d ins, zeros where an input is unused (PyTorch's default); ``strict``
+    (the caller's name) makes that a RuntimeError, as PyTorch's ``strict=True``."""
     live = [k for k, o in enumerate(outs) if o.requires_grad]
+    if strict and len(live) < len(outs):
+        raise RuntimeError(f"{strict}: output {len(live)} does not depend on the inputs (strict=True)")
     if not live:
         return tuple(Tensor._make(np.zeros_like(t.data), False, None) for t in ins)
     seeds = None if seeds is None else [seeds[k] for k in live]
     retain = create_graph if retain_graph is None else retain_graph
     found = grad([outs[k] for k in live], ins, seeds, retain_graph=retain, create_graph=create_graph, allow_unused=True)
+    unused = [k for k, g in enumerate(found) if g is None]
+    if strict and unused:
+        raise RuntimeError(f"{strict}: the outputs do not depend on input {unused[0]} (strict=True)")
     return tuple(Tensor._make(np.zeros_like(t.data), False, None) if g is None else g for g, t in zip(found, ins))
 
 
@@ -83,7 +91,7 @@ def vjp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     ins, in_tuple = _tuple(inputs, "inputs", "vjp")
     leaves = _leaves(ins, create_graph)
     outs, out_tuple = _call(func, leaves, "vjp")
-    result = _grads(outs, leaves, _vectors(v, outs, "v", "vjp"), create_graph)
+    result = _grads(outs, leaves, _vectors(v, outs, "v", "vjp"), create_graph, strict="vjp" if strict else "")
     return _finish(outs, out_tuple, create_graph), _finish(result, in_tuple, create_graph)
 
 
@@ -96,7 +104,7 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     outs, out_tuple = _call(func, leaves, "jvp")
     dummies = tuple(Tensor._make(np.zeros_like(o.data), True, None) for o in outs)  # u: J^T u is linear in u
     with grad_mode.enable_grad():
-        g = _grads(outs, leaves, dummies, True)                                   # J^T u, recorded
+        g = _grads(outs, leaves, dummies, True, strict="jvp" if strict else "")  # J^T u, recorded
         live = [(gi, vi) for gi, vi in zip(g, vs) if gi.requires_grad]
     if not live:
         result = tuple(Tensor._make(np.zeros_like(o.data), False, None) for o in outs)
@@ -122,7 +130,7 @@ def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, 
             onehot = np.zeros(o.shape, dtype=o.dtype)
             onehot.flat[k] = 1
             seeds = tuple(onehot if j == i else np.zeros_like(p.data) for j, p in enumerate(outs))
-            for j, g in enumerate(_grads(outs, leaves, seeds, create_graph, True)):
+            for j, g in enumerate(_grads(outs, leaves, seeds, create_graph, True, "jacobian" if strict else "")):
                 per_input[j].append(g)
         blocks = tuple(_stack(gs, (*o.shape, *t.shape), t, create_graph) for gs, t in zip(per_input, leaves))
         rows.append(_finish(blocks, in_tuple, create_graph))
@@ -156,7 +164,7 @@ def hessian(func: Callable[..., Any], inputs: Any, create_graph: bool = False, s
         outs, _ = _call(func, xs, "hessian")
         if len(outs) != 1 or outs[0].size != 1:
             raise ValueError(f"hessian: func must return one one-element Tensor, got shapes {[o.shape for o in outs]}")
-        return _grads(outs, xs, None, True)
+        return _grads(outs, xs, None, True, strict="hessian" if strict else "")
 
     result = jacobian(gradient, tuple(ins), create_graph=create_graph, strategy=outer_jacobian_strategy)
     return result if in_tuple else result[0][0]
@@ -173,7 +181,7 @@ def hvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     if len(outs) != 1 or outs[0].size != 1:
         raise ValueError(f"hvp: func must return one one-element Tensor, got shapes {[o.shape for o in outs]}")
     with grad_mode.enable_grad():
-        g = _grads(outs, leaves, None, True)
+        g = _grads(outs, leaves, None, True, strict="hvp" if strict else "")
         live = [(gi, vi) for gi, vi in zip(g, vs) if gi.requires_grad]
     if live:
         found = grad([gi for gi, _ in live], leaves, [vi for _, vi in live], retain_graph=create_graph,
