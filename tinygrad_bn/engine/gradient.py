@@ -28,7 +28,7 @@ def _seeds(outputs: tuple[Tensor, ...], grad_outputs: Any, many: bool) -> list[A
     if isinstance(grad_outputs, (tuple, list)) and len(grad_outputs) == len(outputs) and (
             many or all(s is None or isinstance(s, (Tensor, np.ndarray)) for s in grad_outputs)):
         return list(grad_outputs)
-    if many:
+    if many and len(outputs) > 1:
         raise ValueError(f"grad: expected one grad_output per output ({len(outputs)}), got {grad_outputs!r:.80}")
     return [grad_outputs]
 
