@@ -13,7 +13,8 @@ step (forward, loss, backward, update) and returning the loss as a Python float:
 - ``torch``: the same model in PyTorch eager (weights copied from ours), when ``import torch`` works.
 
 ``--epoch`` runs 468 steps per epoch over Fashion-MNIST's 60,000 training images, read from
-``$TINYGRAD_BN_DATA`` or /work/shared/data (random images of the same shape when neither has them),
+``$TINYGRAD_BN_DATA`` or the download cache, never downloading (random images of the same shape when
+neither has them),
 the candidates taking turns epoch by epoch. ``--threads N`` sets the BLAS thread count (threadpoolctl
 when installed, else the *_NUM_THREADS variables and a re-exec before numpy starts its threads).
 ``--memory`` runs each candidate alone in a fresh process and reports its peak RSS and its RSS after
@@ -74,6 +75,22 @@ def torch_step(model: nn.Module) -> Step | None:
         import torch
     except ImportError:
         return None
+    tmodel = torch_model(model)
+    opt = torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x: np.ndarray, y: np.ndarray) -> float:
+        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def torch_model(model: nn.Module) -> Any:
+    """``model`` (an nn.Sequential of Linear, BatchNorm1d, ReLU, Dropout) rebuilt in PyTorch with its weights."""
+    import torch
     layers: list[Any] = []
     for m in model:  # nn.Sequential
         if isinstance(m, nn.Linear):
@@ -90,17 +107,7 @@ def torch_step(model: nn.Module) -> Step | None:
             t.weight.copy_(torch.from_numpy(m.weight.data))
             t.bias.copy_(torch.from_numpy(m.bias.data))
         layers.append(t)
-    tmodel = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return torch.nn.Sequential(*layers)
 
 
 def candidates(seed: int = 0, only: str | None = None) -> dict[str, Step]:
@@ -126,14 +133,12 @@ def load_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     from tinygrad_bn.data.datasets import DatasetNotFoundError, load_fashion_mnist
     from tinygrad_bn.data.loader import FASHION_MNIST_MEAN, FASHION_MNIST_STD, prepare
 
-    for folder in (os.environ.get("TINYGRAD_BN_DATA"), "/work/shared/data"):
-        if folder and Path(folder).is_dir():
-            try:
-                images, labels = load_fashion_mnist("train", data_dir=folder, download=False)
-            except DatasetNotFoundError:
-                continue
-            return prepare(images, FASHION_MNIST_MEAN, FASHION_MNIST_STD), labels.astype(np.int64), \
-                f"Fashion-MNIST from {folder}"
+    try:
+        images, labels = load_fashion_mnist("train", download=False)  # $TINYGRAD_BN_DATA, then the cache
+    except DatasetNotFoundError:
+        pass
+    else:
+        return prepare(images, FASHION_MNIST_MEAN, FASHION_MNIST_STD), labels.astype(np.int64), "Fashion-MNIST"
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000),
             "synthetic (Fashion-MNIST not found)")

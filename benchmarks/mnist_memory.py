@@ -1,7 +1,8 @@
 """Does memory stay flat over the epochs of ``tinygrad-bn mnist``? Live and peak traced memory per epoch.
 
 Run: ``OMP_NUM_THREADS=1 python -m benchmarks.mnist_memory [--epochs 20] [any tinygrad-bn mnist options]``,
-e.g. ``--holdout 2000 --data-dir ../shared/data``. After each epoch (and a ``gc.collect()``) it prints the
+e.g. ``--holdout 2000 --data-dir DATA`` (DATA holding ``mnist/``). After each epoch (and a ``gc.collect()``)
+it prints the
 memory ``tracemalloc`` sees as live (Python objects and numpy arrays), its peak so far, and the process's
 resident size. A graph kept alive between steps would make the live figure grow every epoch; the
 resident size may grow a little in the first epochs (the C allocator keeps freed blocks) and then stops.

@@ -1,6 +1,6 @@
 """Shared timing harness for everything in benchmarks/: interleaved rounds, min/median/max, machine info.
 
-Other jobs share this machine's cores, so a single timing of a single candidate says little. Here each
+Other jobs may share the computer's cores, so a single timing of a single candidate says little. Here each
 round times every candidate once, in a rotating order, so a slow period hits all of them alike; a
 ratio is taken *within* a round (same conditions) and the rounds are summarized as min / median / max.
 Report the median, and show the spread.

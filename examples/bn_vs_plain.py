@@ -1,7 +1,7 @@
 """BatchNorm makes a sigmoid network train faster (Ioffe & Szegedy 2015, Figure 1a), in a few lines.
 
     python examples/bn_vs_plain.py                             # Fashion-MNIST ($TINYGRAD_BN_DATA or download)
-    python examples/bn_vs_plain.py --data-dir ../shared/data --steps 2000
+    python examples/bn_vs_plain.py --data-dir DATA --steps 2000
 
 The same 784-100-100-100-10 sigmoid network with and without BN, plain SGD, batches of 60, the same seed
 and batches; test accuracy every 500 steps. ``tinygrad-bn bn-vs-plain`` adds the CSV, the plots and options.

@@ -1,7 +1,7 @@
 """Train an MLP with BatchNorm and Dropout on MNIST, in plain steps you can edit.
 
     python examples/mnist_mlp.py                               # full MNIST (downloads it once, ~11 MB)
-    python examples/mnist_mlp.py --data-dir ../shared/data --holdout 2000   # only the 10k test split here
+    python examples/mnist_mlp.py --data-dir DATA --holdout 2000   # DATA holds mnist/ with only the test split
 
 This is what ``tinygrad-bn mnist`` does, without the options and the output files.
 docs/mnist.md walks through it line by line.

@@ -1,7 +1,7 @@
 """Dropout before BatchNorm shifts the variance BN sees at test time; recalibrate_bn removes the shift.
 
     python examples/variance_shift.py                          # Fashion-MNIST ($TINYGRAD_BN_DATA or download)
-    python examples/variance_shift.py --data-dir ../shared/data --epochs 1
+    python examples/variance_shift.py --data-dir DATA --epochs 1
 
 A short walk through what ``tinygrad-bn variance-shift`` does (docs/experiments.md shows its results):
 first the closed form on synthetic input, then one MLP with dropout in front of each BN layer.

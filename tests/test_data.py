@@ -247,7 +247,7 @@ def test_bad_split_and_name():
 
 
 def test_shared_fashion_copy_md5_is_accepted_without_warning(tmp_path, recwarn):
-    """The Debian re-gzipped Fashion-MNIST files (the copy in ../shared/data) are among the accepted sums."""
+    """The Debian re-gzipped Fashion-MNIST files (package dataset-fashion-mnist) are among the accepted sums."""
     shared = os.environ.get(ds.ENV_VAR)
     real = Path(shared or ".") / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
     if not shared or not real.is_file():

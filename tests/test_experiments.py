@@ -102,7 +102,7 @@ def test_bn_vs_plain_run_rows_and_summary():
         (n, s) for n in ("with BN", "without BN") for s in (0, 3, 6, 7)]
     for r in rows:
         assert r["sigmoid_in_p15"] <= r["sigmoid_in_p50"] <= r["sigmoid_in_p85"]
-    assert np.isnan(rows[0]["train_loss"]) and rows[1]["train_loss"] > 0
+    assert rows[0]["train_loss"] is None and rows[1]["train_loss"] > 0
     again = bn_vs_plain.run(data, steps=7, eval_every=3, lr=0.1, batch_size=60, seed=0)
     assert [r["test_acc"] for r in again] == [r["test_acc"] for r in rows]  # seeded
     s = bn_vs_plain.summary(rows, thresholds=(0.0, 2.0))
@@ -191,9 +191,10 @@ def test_commands_report_missing_data(tiny_data_dir, tmp_path, capsys):
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 1 and "tinygrad-bn bn-vs-plain: error" in err and "--holdout" in err
+    # a bad value is a usage error: status 2 (the missing data set above: 1)
     code = main(["variance-shift", "--dataset", "mnist", "--holdout", "80", "--data-dir", str(tiny_data_dir),
                  "--no-download", "--out", str(tmp_path / "o")])
-    assert code == 1 and "holdout (80) must be smaller" in capsys.readouterr().err
+    assert code == 2 and "holdout (80) must be smaller" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -261,3 +261,15 @@ def test_module_hooks_must_be_callable():
         Scale(1.0).register_forward_hook("not a function")
     with pytest.raises(TypeError, match="register_forward_pre_hook: hook must be callable"):
         Scale(1.0).register_forward_pre_hook(None)
+
+
+def test_under_create_graph_a_hook_gets_a_tensor_and_its_replacement_is_differentiated_again():
+    x = leaf([1.0, -2.0])
+    y = x * x
+    received = []
+    y.register_hook(lambda g: received.append(g) or g * x)        # a replacement that depends on x
+    (gx,) = tg.autograd.grad(y.sum(), [x], create_graph=True)     # (1 * x) * 2x = 2 x^2
+    assert isinstance(received[0], tg.Tensor)
+    np.testing.assert_allclose(gx.data, 2 * np.array([1.0, 4.0]))
+    (ggx,) = tg.autograd.grad(gx.sum(), [x])                      # d(2 x^2)/dx = 4x: the hook's x is in the graph
+    np.testing.assert_allclose(np.asarray(ggx.data), [4.0, -8.0])

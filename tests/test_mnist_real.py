@@ -15,7 +15,7 @@ DATA = os.environ.get(ENV_VAR)
 pytestmark = pytest.mark.skipif(
     not DATA or not (Path(DATA) / "mnist").is_dir(),
     reason=f"real MNIST not available: set {ENV_VAR} to a folder holding mnist/ with t10k-images-idx3-ubyte.gz "
-           "and t10k-labels-idx1-ubyte.gz (e.g. ../shared/data)")
+           "and t10k-labels-idx1-ubyte.gz")
 
 
 def test_one_epoch_on_8k_real_digits_exceeds_90_percent_on_the_other_2k(tmp_path):

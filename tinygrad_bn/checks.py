@@ -83,3 +83,11 @@ def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
     if dt.kind != "f":
         raise TypeError(f"{owner}: dtype must be a floating-point type, got {dt}")
     return dt
+
+
+def short_path(path: Any) -> str:
+    """A path for a one-line message: in full up to 160 characters, else its start and end around "..."."""
+    import os
+
+    text = os.fspath(path)
+    return text if len(text) <= 160 else f"{text[:70]}...{text[-70:]} ({len(text)} characters)"

@@ -20,7 +20,11 @@ optimizer's ``state`` before its first step) have no entries and so do not appea
 Atomic write: the archive is written to a temporary file in the destination folder, flushed to disk,
 and moved over ``path`` with ``os.replace``. An error (or Ctrl-C) during the write removes the
 temporary file and leaves any previous checkpoint at ``path`` untouched; there is never a half-written
-file under ``path``.
+file under ``path``. The file gets the mode any new file gets (0666 minus the umask), as other outputs.
+
+Loading checks before it reads: every member of the archive must be a ``.npy`` array whose header
+(shape, dtype) accounts exactly for the member's bytes; other members, object dtypes and headers
+that promise more data than there is are refused with a ValueError naming the file and the member.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         raise FileNotFoundError(f"save: folder {folder!r} does not exist (for {path!r})")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private (0600); give it the usual mode
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
                 for key, arr in arrays.items():
@@ -127,21 +132,67 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def load(path: str | os.PathLike[str]) -> OrderedDict[str, np.ndarray]:
     """Read a checkpoint written by ``save``: an OrderedDict of numpy arrays in the saved order.
 
-    Never unpickles. FileNotFoundError if there is no file; ValueError naming the file if it is not
-    a readable ``.npz`` archive (truncated, corrupt, or holding pickled objects).
+    Never unpickles, and checks every member before reading it: each must be a ``.npy`` array (no
+    other files, no object dtypes) whose header's shape and dtype account exactly for the member's
+    size, so a damaged or hostile header cannot make ``load`` allocate more than the file holds.
+    FileNotFoundError if there is no file; ValueError naming the file and the member otherwise.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FileNotFoundError(f"load: {path!r} is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load: no checkpoint file at {path!r}")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single .npy array, not an .npz archive")
-        with archive:
-            return OrderedDict((key, archive[key]) for key in archive.files)
+        with open(path, "rb") as f:
+            if f.read(6) == npformat.MAGIC_PREFIX:
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+        with zipfile.ZipFile(path) as zf:
+            out: OrderedDict[str, np.ndarray] = OrderedDict()
+            for info in zf.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key == info.filename or key in out:
+                    raise ValueError(f"member {info.filename!r} is not an array of a tg.save checkpoint "
+                                     "(expected distinct NAME.npy members only)")
+                out[key] = _read_member(zf, info)
+            return out
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise ValueError(f"load: {path!r} is not a valid checkpoint (a .npz archive written by tg.save): "
                          f"{type(e).__name__}: {e}") from None
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member, after checking that its header's shape and dtype match its size."""
+    with zf.open(info) as f:
+        try:
+            version = npformat.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy format version {version}")
+            read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+        except ValueError as e:
+            raise ValueError(f"member {info.filename!r} is not a .npy array: {e}") from None
+        if dtype.hasobject or dtype.kind not in "biufcUS":
+            raise ValueError(f"member {info.filename!r} has dtype {dtype}, which would need pickle")
+        count = 1
+        for n in shape:
+            count *= int(n)
+        needed = count * dtype.itemsize
+        header = f.tell()
+        if needed != info.file_size - header:
+            raise ValueError(f"member {info.filename!r}: its header promises shape {shape} of {dtype} "
+                             f"({needed} bytes) but it holds {info.file_size - header} bytes")
+        data = f.read(needed)
+    if len(data) != needed:
+        raise ValueError(f"member {info.filename!r} is truncated")
+    arr = np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+    return arr.copy(order="K")

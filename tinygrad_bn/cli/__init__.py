@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 #: subcommand name -> (module under tinygrad_bn.commands, one-line help)
@@ -21,7 +22,7 @@ def register_command(name: str, module: str, help: str) -> None:
     COMMANDS[name] = (module, help)
 
 
-# Each helper-owned subcommand registers here, one line each (keep the list sorted by name).
+# Each subcommand registers here, one line each (keep the list sorted by name).
 # register_command("NAME", "MODULE", "one-line help")
 register_command("bn-vs-plain", "bn_vs_plain", "test accuracy vs SGD steps, with and without BN (Ioffe & Szegedy 1a)")
 register_command("graph", "graph", "draw the computation graph of one training step of the default MLP")
@@ -49,7 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(importlib.import_module(f"tinygrad_bn.cli.commands.{args._module}").run(args) or 0)
+    def one_line(message: Warning | str, category: type[Warning], *rest: object, **kw: object) -> None:
+        print(f"tinygrad-bn {args.command}: warning: {message}", file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings():  # a warning is one line for the user, not a source-code excerpt
+            warnings.showwarning = one_line
+            return int(importlib.import_module(f"tinygrad_bn.cli.commands.{args._module}").run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C outside a training run (which handles it itself): no traceback
+        print(f"tinygrad-bn {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import platform
 import sys
@@ -52,10 +53,24 @@ def write_csv(path: str | Path, rows: Sequence[Row], columns: Sequence[str] | No
     return path
 
 
+def strict_json(x: Any) -> Any:
+    """``x`` with NaN and infinities replaced by None (JSON's null), in nested dicts, lists and arrays."""
+    if isinstance(x, (np.generic, np.ndarray)):
+        x = x.tolist()
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Mapping):
+        return {k: strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict_json(v) for v in x]
+    return x
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (numpy scalars and arrays become numbers and lists)."""
+    """Write ``obj`` as indented, strict JSON: numpy scalars and arrays become numbers and lists, and a
+    non-finite number becomes null (bare NaN or Infinity is not JSON; other readers reject it)."""
     path = _prepare(path)
-    path.write_text(json.dumps(obj, indent=2, default=_plain) + "\n")
+    path.write_text(json.dumps(strict_json(obj), indent=2, default=_plain, allow_nan=False) + "\n")
     return path
 
 
@@ -87,6 +102,22 @@ def _check_series(fn: str, series: Any) -> None:
     for label, xy in series.items():
         if len(xy) not in (2, 3) or len(xy[0]) != len(xy[1]):
             raise ValueError(f"{fn}: series {label!r} must be (xs, ys) or (xs, ys, fmt) with xs, ys of equal length")
+
+
+def _fit_titles(fig: Any) -> None:
+    """Wrap every axes title and the figure's title that is wider than the figure (they would be cut
+    off at the edges of the PNG), at the longest line length that fits."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if getattr(fig, "_suptitle", None) else [])
+    for t in titles:
+        text = t.get_text()
+        limit = (fig.bbox.width if t is getattr(fig, "_suptitle", None) else t.axes.bbox.width) * 0.98
+        chars = len(text)
+        while t.get_window_extent(renderer).width > limit and chars > 12:
+            chars -= 2
+            t.set_text(textwrap.fill(text, chars))
 
 
 def _draw_lines(ax: Any, series: Series, xlabel: str, ylabel: str, title: str, logy: bool,
@@ -126,6 +157,7 @@ def line_plot(
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     try:
         _draw_lines(ax, series, xlabel, ylabel, title, logy, ylim)
+        _fit_titles(fig)
         fig.tight_layout()
         fig.savefig(path)
     finally:
@@ -153,6 +185,7 @@ def line_plots(path: str | Path, panels: Sequence[Mapping[str, Any]], title: str
             _draw_lines(ax, p["series"], p["xlabel"], p["ylabel"], p["title"], p.get("logy", False), p.get("ylim"))
         if title:
             fig.suptitle(title)
+        _fit_titles(fig)
         fig.tight_layout()
         fig.savefig(path)
     finally:

@@ -27,6 +27,9 @@ class RandomShift:
         if images.ndim != 3:
             raise ValueError(f"RandomShift: expected a batch of images (N, H, W), got shape {images.shape}")
         m = self.max_shift
+        if m >= min(images.shape[1:]):
+            raise ValueError(f"RandomShift: max_shift {m} would move whole images out of their {images.shape[1]}x"
+                             f"{images.shape[2]} frame; expected less than {min(images.shape[1:])}")
         if m == 0:
             return images.copy()
         n, h, w = images.shape

@@ -11,7 +11,7 @@ A file may be gzipped (``train-images-idx3-ubyte.gz``) or not (``train-images-id
 file is nowhere and ``download=True`` it is downloaded from the public mirrors into the cache: to a
 temporary file in the same folder, MD5-checked, then moved in place with ``os.replace``, so an
 interrupted or corrupt download never leaves a partial file under the real name. A cached file whose
-MD5 is wrong is downloaded again.
+MD5 is wrong is downloaded again. A cache that is not a writable folder is reported in one line.
 
 Checksums. A downloaded or cached ``.gz`` must match a known MD5. Two sums are known for each
 Fashion-MNIST file: the official one (Zalando's S3/GitHub) and the one of Debian's
@@ -20,11 +20,12 @@ Fashion-MNIST file: the official one (Zalando's S3/GitHub) and the one of Debian
 (``data_dir``, ``TINYGRAD_BN_DATA``) with an unknown sum is still loaded, with a warning, because the
 gzip CRC and the IDX reader's checks of magic number, dimensions and length catch truncation and
 corruption; unknown sums are refused only in the cache, which holds what this module downloaded.
+A file whose MD5 is that of a *different* known file (Fashion-MNIST's images placed as MNIST's, or
+the test labels named as the training labels) is always refused, with a message naming what it is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import short_path
+from .files import is_file, md5_or_error, md5sum, writable_cache
 from .idx import read_idx
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_dataset", "DATASETS", "DatasetNotFoundError", "cache_dir",
@@ -45,7 +48,7 @@ SPLITS = ("train", "test")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The data set is not on this machine and could not be downloaded; the message says what to do."""
+    """The data set is not stored locally and could not be downloaded; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +94,6 @@ def cache_dir() -> Path:
     return Path(base) / "tinygrad_bn"
 
 
-def md5sum(path: Path) -> str:
-    """Hex MD5 of a file (read in 1 MiB chunks)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_url(url: str, dest: Path, timeout: float = 60.0) -> None:
     """Write the bytes at ``url`` to ``dest`` (the one place that touches the network; tests replace it)."""
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:  # noqa: S310
@@ -114,7 +108,7 @@ def download_file(spec: DatasetSpec, filename: str, folder: Path) -> Path:
     of the accepted sums; a failed or mismatching attempt deletes its temporary file. Raises
     ``DatasetNotFoundError`` listing every mirror's failure when none worked.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    writable_cache(folder)
     target, failures = folder / filename, []
     for base in spec.mirrors:
         url = base + filename
@@ -149,25 +143,41 @@ def _search_folders(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> li
     return folders
 
 
+def _known_sums() -> dict[str, str]:
+    """MD5 -> "Fashion-MNIST's t10k-images-idx3-ubyte.gz" for every file of every known data set."""
+    return {md5: f"{spec.name}'s {name}" for spec in DATASETS.values() for name, sums in spec.md5.items()
+            for md5 in sums}
+
+
 def _find_local(spec: DatasetSpec, filename: str, folders: list[tuple[Path, bool]]) -> Path | None:
     """The first acceptable local copy of ``filename`` (gzipped or not), or None.
 
-    A cached ``.gz`` with a wrong MD5 is deleted (it will be downloaded again); a user-supplied one
-    with an unknown MD5 is used with a warning (the IDX reader still validates it).
+    A ``.gz`` whose MD5 is that of another known file (Fashion-MNIST placed as MNIST, test labels
+    named as training labels) is refused with a ValueError naming what it is. A cached ``.gz`` with
+    an unknown MD5 is deleted (it will be downloaded again); a user-supplied one is used with a
+    warning (the IDX reader still validates it).
     """
     for folder, is_cache in folders:
         for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
-            if not candidate.is_file():
+            if not is_file(candidate):
                 continue
             if candidate.suffix != ".gz":
                 return candidate
-            got = md5sum(candidate)
+            got = md5_or_error(candidate)
             if got in spec.md5[filename]:
                 return candidate
+            other = _known_sums().get(got)
+            if other is not None:
+                raise ValueError(f"{candidate}: this file is {other} (by its MD5 {got}), not {spec.name}'s "
+                                 f"{filename}; put the right file there")
             if is_cache:
                 warnings.warn(f"{candidate}: MD5 {got} does not match {spec.md5[filename][0]}; downloading again",
                               stacklevel=3)
-                candidate.unlink()
+                try:
+                    candidate.unlink()
+                except OSError as e:
+                    raise ValueError(f"{candidate}: a damaged cached file that cannot be removed "
+                                     f"({e.strerror or e}); delete it by hand") from None
                 continue
             warnings.warn(f"{candidate}: MD5 {got} is not a known sum of {spec.name}'s {filename} "
                           f"({', '.join(spec.md5[filename])}); loading it anyway after checking its IDX structure",
@@ -202,8 +212,18 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     spec = DATASETS[name]
     folders = _search_folders(spec, data_dir)
     paths, missing = {}, []
+    if data_dir is not None:
+        try:
+            not_folder = Path(data_dir).exists() and not Path(data_dir).is_dir()
+        except OSError as e:  # e.g. a name too long for the file system
+            raise ValueError(f"{func}: data_dir {short_path(data_dir)}: {e.strerror or e}") from None
+        if not_folder:
+            raise ValueError(f"{func}: data_dir {data_dir} is a file, not a folder")
     for filename in spec.files[split]:
-        path = _find_local(spec, filename, folders)
+        try:
+            path = _find_local(spec, filename, folders)
+        except ValueError as e:
+            raise ValueError(f"{func}: {e}") from None
         if path is None:
             missing.append(filename)
         paths[filename] = path
@@ -212,6 +232,8 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     for filename in missing:
         try:
             paths[filename] = download_file(spec, filename, cache_dir() / spec.folder)
+        except ValueError as e:  # the cache is not a writable folder
+            raise ValueError(f"{func}: {spec.name} {split} split not found locally, and {e}") from None
         except DatasetNotFoundError as e:
             raise DatasetNotFoundError(_not_found_message(spec, func, split, missing, folders,
                                                           f"offline or mirrors unreachable: {e}")) from None

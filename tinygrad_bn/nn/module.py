@@ -11,7 +11,7 @@ output on every call.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -221,29 +221,46 @@ class Module:
                     out[dot + k] = b.data.copy()
         return out
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy values into this module's parameters and buffers (keeping their dtypes).
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers (keeping their dtypes), all or nothing.
 
-        Raises ValueError listing missing and unexpected keys (when ``strict``) and any shape mismatch;
-        nothing is changed unless everything fits.
+        Every value is checked first: missing and unexpected keys (when ``strict``), shapes, and that
+        the dtype can be cast to the parameter's within its kind (float64 -> float32 yes, float ->
+        int64 or string -> float no). Any problem raises ValueError (TypeError if ``state_dict`` is not
+        a mapping) naming the keys, and nothing is changed.
         """
+        name = f"load_state_dict for {type(self).__name__}"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{name}: expected a mapping of names to arrays (such as model.state_dict() or "
+                            f"tg.load(path)), got {type(state_dict).__name__}")
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
         if strict and (missing or unexpected):
             problems.append(f"missing keys {missing}, unexpected keys {unexpected}")
+        values: dict[str, np.ndarray] = {}
         for k, t in own.items():
-            if k in state_dict:
-                value = np.asarray(state_dict[k].data if isinstance(state_dict[k], Tensor) else state_dict[k])
-                if value.shape != t.shape:
-                    problems.append(f"{k!r}: expected shape {t.shape}, got {value.shape}")
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            try:
+                value = np.asarray(v.data if isinstance(v, Tensor) else v)
+            except (ValueError, TypeError) as e:
+                problems.append(f"{k!r}: not an array ({type(v).__name__}: {e})")
+                continue
+            if value.dtype.kind not in "biuf" or not np.can_cast(value.dtype, t.dtype, casting="same_kind"):
+                problems.append(f"{k!r}: dtype {value.dtype} cannot be cast to the {t.dtype} of this module's "
+                                f"tensor")
+            elif value.shape != t.shape:
+                problems.append(f"{k!r}: expected shape {t.shape}, got {value.shape}")
+            else:
+                values[k] = value
         if problems:
-            raise ValueError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
-        for k, t in own.items():
-            if k in state_dict:
-                v = state_dict[k]
-                t.data = np.array(v.data if isinstance(v, Tensor) else v, dtype=t.dtype, copy=True)
+            raise ValueError(f"{name}: " + "; ".join(problems) + " (nothing was loaded)")
+        converted = {k: np.array(v, dtype=own[k].dtype, copy=True) for k, v in values.items()}
+        for k, v in converted.items():
+            own[k].data = v
         return IncompatibleKeys(missing, unexpected)
 
     def _state_tensors(self) -> dict[str, Tensor]:

@@ -13,6 +13,7 @@ epoch, *after* ``optimizer.step()``. With base learning rate lr_0 and epoch e (`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,42 @@ class LRScheduler:
         """Everything but the optimizer: ``last_epoch``, ``base_lrs``, the schedule's settings."""
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore from ``state_dict()`` (also accepts the arrays that ``tg.save``/``tg.load`` turn numbers into)."""
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore from ``state_dict()`` (also accepts the arrays that ``tg.save``/``tg.load`` turn numbers
+        into), all or nothing: the keys must be this scheduler's, ``last_epoch`` an integer >= -1,
+        ``base_lrs`` one non-negative number per parameter group and the schedule's settings valid;
+        otherwise ValueError naming the key, and nothing changes."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"{name}: expected a mapping, got {type(state_dict).__name__}")
+        own = {k for k in self.__dict__ if k != "optimizer"}
+        unexpected, missing = sorted(set(state_dict) - own), sorted(own - set(state_dict))
+        if unexpected or missing:
+            raise ValueError(f"{name}: unexpected key(s) {unexpected}, missing key(s) {missing} "
+                             f"(saved by another scheduler?)")
+        new = {}
         for k, v in state_dict.items():
-            if k not in self.__dict__ or k == "optimizer":
-                raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected key {k!r}")
             v = v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
-            setattr(self, k, type(self.__dict__[k])(v))
+            current = self.__dict__[k]
+            if isinstance(current, list):
+                values = v if isinstance(v, (list, tuple)) else [v]
+                if len(values) != len(self.optimizer.param_groups):
+                    raise ValueError(f"{name}: {k!r} has {len(values)} value(s), the optimizer has "
+                                     f"{len(self.optimizer.param_groups)} parameter group(s)")
+                new[k] = [check_hyper(name, k, x) for x in values]
+            elif k == "last_epoch":
+                if isinstance(v, bool) or not isinstance(v, int) or v < -1:
+                    raise ValueError(f"{name}: 'last_epoch' must be an integer >= -1, got {v!r}")
+                new[k] = v
+            elif isinstance(current, int):
+                try:
+                    new[k] = check_int(v, name, repr(k))
+                except TypeError as e:  # a float where the integer was: a wrong value of the file
+                    raise ValueError(str(e)) from None
+            else:
+                new[k] = check_hyper(name, k, v)
+        for k, v in new.items():
+            setattr(self, k, v)
 
 
 class StepLR(LRScheduler):

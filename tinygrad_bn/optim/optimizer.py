@@ -45,7 +45,10 @@ def check_hyper(owner: str, name: str, value: Any, low: float = 0.0, high: float
 
 class Optimizer:
     """Base class: subclasses set ``defaults`` via ``super().__init__(params, defaults)``, implement
-    ``_check_group(group)`` (validate and normalize hyperparameters) and ``step()``."""
+    ``_check_group(group)`` (validate and normalize hyperparameters) and ``step()``, and list the
+    per-parameter state entries they keep in ``state_keys``."""
+
+    state_keys: frozenset[str] = frozenset()
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         name = type(self).__name__
@@ -150,8 +153,14 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters and per-parameter state saved by ``state_dict()`` (directly or via
-        ``tg.save``/``tg.load`` + ``unflatten``). Checks group sizes and array shapes; on any mismatch
-        raises ValueError and changes nothing."""
+        ``tg.save``/``tg.load`` + ``unflatten``), all or nothing.
+
+        Everything is checked before anything changes: the number of groups and of parameters per
+        group, that the saved hyperparameters are this optimizer's (an SGD state cannot load into
+        Adam) with valid values, that every state entry is one this optimizer keeps (``state_keys``),
+        that ``step`` counts are integers >= 0, and that arrays have the parameter's shape and a dtype
+        castable to it. Any problem raises ValueError naming the group, parameter or key.
+        """
         name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping) or set(state_dict) - {"state"} != {"param_groups"}:
             raise ValueError(f"{name}: expected a mapping with keys 'state' and 'param_groups', got "
@@ -161,36 +170,74 @@ class Optimizer:
             raise ValueError(f"{name}: the saved state has {len(saved_groups)} parameter group(s), "
                              f"this optimizer has {len(self.param_groups)}")
         params: dict[int, Tensor] = {}
-        new_groups = []
-        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            ids = [int(i) for i in np.asarray(saved["params"]).ravel()]
-            if len(ids) != len(group["params"]):
-                raise ValueError(f"{name}: saved group {gi} has {len(ids)} parameter(s), this optimizer's "
-                                 f"group has {len(group['params'])}")
-            params.update(zip(ids, group["params"]))
-            new = {k: _like(group.get(k), v) for k, v in saved.items() if k != "params"}
-            new["params"] = group["params"]
-            self._check_group(new)
-            new_groups.append(new)
+        new_groups = [self._loaded_group(name, gi, saved, group, params)
+                      for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups))]
+        saved_state = state_dict.get("state", {})
+        if not isinstance(saved_state, Mapping):
+            raise ValueError(f"{name}: 'state' must be a mapping from parameter index to its state, "
+                             f"got {type(saved_state).__name__}")
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, entries in dict(state_dict.get("state", {})).items():
-            if int(key) not in params:
-                raise ValueError(f"{name}: state for parameter {key} but no such parameter in the groups")
-            p = params[int(key)]
-            entry = {}
-            for k, v in entries.items():
-                arr = np.asarray(v)
-                if arr.ndim == 0 and k == "step":
-                    entry[k] = int(arr)
-                elif arr.shape != p.shape:
-                    raise ValueError(f"{name}: state {k!r} of parameter {key} has shape {arr.shape}, "
-                                     f"the parameter has shape {p.shape}")
-                else:
-                    entry[k] = np.array(arr, dtype=p.dtype, copy=True)
-            new_state[p] = entry
+        for key, entries in saved_state.items():
+            index = _index(key)
+            if index is None or index not in params:
+                raise ValueError(f"{name}: state for parameter {key!r} but no such parameter in the groups")
+            new_state[params[index]] = self._loaded_entry(name, key, entries, params[index])
         self.param_groups[:] = new_groups
         self.state.clear()
         self.state.update(new_state)
+
+    def _loaded_group(self, name: str, gi: int, saved: Any, group: dict[str, Any],
+                      params: dict[int, Tensor]) -> dict[str, Any]:
+        """Saved group ``gi`` checked against this optimizer's group; records index -> parameter in ``params``."""
+        if not isinstance(saved, Mapping) or "params" not in saved:
+            raise ValueError(f"{name}: saved group {gi} is not a mapping with a 'params' entry")
+        ids = [_index(i) for i in np.asarray(saved["params"]).ravel().tolist()]
+        if any(i is None for i in ids) or len(set(ids)) != len(ids):
+            raise ValueError(f"{name}: saved group {gi} has parameter indices {saved['params']!r}; expected "
+                             "distinct integers >= 0")
+        if len(ids) != len(group["params"]):
+            raise ValueError(f"{name}: saved group {gi} has {len(ids)} parameter(s), this optimizer's "
+                             f"group has {len(group['params'])}")
+        keys = set(saved) - {"params", "initial_lr"}
+        if keys != set(self.defaults):
+            extra, lacking = sorted(keys - set(self.defaults)), sorted(set(self.defaults) - keys)
+            raise ValueError(f"{name}: saved group {gi} does not fit {type(self).__name__}: unexpected "
+                             f"hyperparameter(s) {extra}, missing {lacking} (saved by another optimizer?)")
+        new = {k: _like(group.get(k), v) for k, v in saved.items() if k != "params"}
+        if "initial_lr" in new:
+            new["initial_lr"] = check_hyper(name, f"group {gi} initial_lr", new["initial_lr"])
+        try:
+            self._check_group(new)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name}: saved group {gi}: {e}") from None
+        new["params"] = group["params"]
+        params.update(zip(ids, group["params"]))  # type: ignore[arg-type]
+        return new
+
+    def _loaded_entry(self, name: str, key: Any, entries: Any, p: Tensor) -> dict[str, Any]:
+        """One parameter's saved state, checked and copied into arrays of the parameter's dtype."""
+        if not isinstance(entries, Mapping):
+            raise ValueError(f"{name}: state of parameter {key} must be a mapping, got {type(entries).__name__}")
+        entry: dict[str, Any] = {}
+        for k, v in entries.items():
+            where = f"state {k!r} of parameter {key}"
+            if k not in self.state_keys:
+                raise ValueError(f"{name}: {where} is not kept by {type(self).__name__} (it keeps "
+                                 f"{sorted(self.state_keys)}; saved by another optimizer?)")
+            arr = np.asarray(v)
+            if k == "step":
+                step = _index(v)
+                if step is None:
+                    raise ValueError(f"{name}: {where} must be an integer >= 0, got {v!r}")
+                entry[k] = step
+            elif arr.dtype.kind not in "biuf" or not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):
+                raise ValueError(f"{name}: {where} has dtype {arr.dtype}, which cannot be cast to the "
+                                 f"parameter's {p.dtype}")
+            elif arr.shape != p.shape:
+                raise ValueError(f"{name}: {where} has shape {arr.shape}, the parameter has shape {p.shape}")
+            else:
+                entry[k] = arr
+        return {k: v if k == "step" else np.array(v, dtype=p.dtype, copy=True) for k, v in entry.items()}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -205,6 +252,17 @@ def _as_list(groups: Any) -> list[Mapping[str, Any]]:
     if isinstance(groups, Mapping):
         return [groups[k] for k in sorted(groups, key=int)]
     return list(groups)
+
+
+def _index(value: Any) -> int | None:
+    """``value`` (an int, a 0-d integer array or a decimal string key) as an int >= 0, else None."""
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else None
+    if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        return None
+    return int(value)
 
 
 def _like(current: Any, saved: Any) -> Any:

@@ -25,6 +25,8 @@ from .optimizer import Optimizer, ParamsT, check_hyper
 class SGD(Optimizer):
     """``SGD(params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False)``."""
 
+    state_keys = frozenset({"momentum_buffer"})
+
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,

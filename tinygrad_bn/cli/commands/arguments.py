@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,9 +51,9 @@ def add_data_arguments(p: argparse.ArgumentParser, default_dataset: str = "fashi
     p.add_argument("--no-download", action="store_true", help="never download; fail if the files are not local")
 
 
-def load_data(args: argparse.Namespace, command: str) -> Any:
-    """The prepared :class:`~tinygrad_bn.experiments.common.Splits` per the data options, or None after
-    printing a one-paragraph error (missing files, bad --holdout) to stderr."""
+def load_data(args: argparse.Namespace) -> Any:
+    """The prepared :class:`~tinygrad_bn.cli.experiments.common.Splits` per the data options; a missing data
+    set or a bad value (unreadable file, bad --holdout) raises :class:`~tinygrad_bn.cli.runs.RunError`."""
     from ...data import DatasetNotFoundError
     from ..experiments.common import load_splits
 
@@ -61,15 +61,43 @@ def load_data(args: argparse.Namespace, command: str) -> Any:
         return load_splits(args.dataset, args.data_dir, holdout=args.holdout or 0, limit=args.limit,
                            download=not args.no_download)
     except (DatasetNotFoundError, ValueError) as e:
-        report_data_error(e, args, command)
-    return None
+        raise data_error(e, args) from None
 
 
-def report_data_error(err: Exception, args: argparse.Namespace, command: str) -> None:
-    """Print ``tinygrad-bn COMMAND: error: ...`` to stderr; for missing data, add the --holdout hint."""
+def data_error(err: Exception, args: argparse.Namespace) -> Exception:
+    """The RunError to raise for a data problem: a missing data set (status 1, with the --holdout hint
+    when it applies) or a bad file or value (status 2, one line)."""
     from ...data import DatasetNotFoundError
+    from ..runs import EXIT_FAILED, EXIT_USAGE, RunError
 
+    if not isinstance(err, DatasetNotFoundError):
+        return RunError(str(err), EXIT_USAGE)
     hint = ""
-    if isinstance(err, DatasetNotFoundError) and args.holdout is None:
-        hint = "\nOnly the test split on this machine? --holdout N trains on it minus N images and tests on the last N."
-    print(f"tinygrad-bn {command}: error: {err}{hint}", file=sys.stderr)
+    if args.holdout is None:
+        hint = "\nOnly the test split at hand? --holdout N trains on it minus N images and tests on the last N."
+    return RunError(f"{err}{hint}", EXIT_FAILED)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, what: str, detail: str) -> None:
+    """RunError if ``needed`` bytes are more than the memory available; ``what`` names the options."""
+    from ..runs import RunError
+
+    available = available_memory()
+    if available is not None and needed > available:
+        raise RunError(f"{what} needs about {needed / 1e9:.1f} GB of memory ({detail}), more than the "
+                       f"{available / 1e9:.1f} GB available; make them smaller")

@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ...tables import markdown_table
+from .. import runs
 from .arguments import add_data_arguments, load_data, number
 
 
@@ -34,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bn-vs-plain"), metavar="DIR",
                    help="output folder (default: runs/bn-vs-plain)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    runs.add_run_arguments(p, "summary.json")
 
 
 def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> None:
@@ -67,31 +70,54 @@ def _plots(rows: list[dict[str, Any]], args: argparse.Namespace, out: Path) -> N
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
     from ..experiments import bn_vs_plain
-    from ..experiments.common import out_dir, printer
+    from ..experiments.common import printer
     from ..reporting import machine
 
-    data = load_data(args, "bn-vs-plain")
-    if data is None:
-        return 1
-    out = out_dir(args.out)
-    log = printer(not args.no_progress)
-    start = time.perf_counter()
-    log(f"bn-vs-plain on {data.description}")
-    rows = bn_vs_plain.run(data, steps=args.steps, eval_every=args.eval_every, lr=args.lr,
-                           batch_size=args.batch_size, seed=args.seed, log=log)
-    reporting.write_csv(out / "bn_vs_plain.csv", rows)
-    _plots(rows, args, out)
-    summary = bn_vs_plain.summary(rows)
-    md = ["# BatchNorm vs plain: test accuracy against steps", "",
-          f"Data: {data.description}. Model 784-100-100-100-10 with sigmoids (and BN before each sigmoid), "
-          f"plain SGD lr {args.lr:g}, batch {args.batch_size}, {args.steps} steps, evaluated every "
-          f"{args.eval_every} steps, seed {args.seed}.", "",
-          markdown_table(summary, floatfmt=".4f"), ""]
-    seconds = round(time.perf_counter() - start, 1)
-    (out / "results.md").write_text("\n".join(md))
-    reporting.write_json(out / "summary.json", {
-        "command": "bn-vs-plain", "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-        "data": data.description, "summary": summary, "machine": machine(), "seconds": seconds})
-    print("\n".join(md))
-    print(f"wrote {out / 'bn_vs_plain.csv'}, {out / 'results.md'}, {out / 'summary.json'} ({seconds} s)")
-    return 0
+    if args.batch_size < 2:
+        print("tinygrad-bn bn-vs-plain: error: --batch-size 1: BatchNorm needs at least 2 images per batch",
+              file=sys.stderr)
+        return runs.EXIT_USAGE
+
+    def body(run: runs.Run) -> int:
+        nonlocal args
+        resume = run.resume_from
+        if resume is not None:
+            args = runs.resumed_args(args, resume.meta["options"])
+        data = load_data(args)
+        out = args.out
+        log = printer(not args.no_progress)
+        start = time.perf_counter()
+        log(f"bn-vs-plain on {data.description}" + (f", resuming after {run.saved}" if resume else ""))
+        options = runs.json_options(args)
+        run.position = f"the network {bn_vs_plain.NETWORKS[resume.meta['network'] if resume else 0][0]!r}"
+
+        def save(network: int, step: int, model: Any, optimizer: Any, rows: list[dict[str, Any]]) -> None:
+            label = bn_vs_plain.NETWORKS[network][0]
+            run.save_checkpoint(epoch=step, label=f"step {step} of the network {label!r}", model=model,
+                                optimizer=optimizer, meta={"network": network, "step": step, "options": options,
+                                                           "rows": reporting.strict_json(rows)})
+            now = network + (step == args.steps)
+            run.position = f"the network {bn_vs_plain.NETWORKS[now][0]!r}" if now < 2 else "the writing of the results"
+
+        rows = bn_vs_plain.run(data, steps=args.steps, eval_every=args.eval_every, lr=args.lr,
+                               batch_size=args.batch_size, seed=args.seed, log=log, save=save, resume=resume)
+        summary = bn_vs_plain.summary(rows)
+        md = ["# BatchNorm vs plain: test accuracy against steps", "",
+              f"Data: {data.description}. Model 784-100-100-100-10 with sigmoids (and BN before each sigmoid), "
+              f"plain SGD lr {args.lr:g}, batch {args.batch_size}, {args.steps} steps, evaluated every "
+              f"{args.eval_every} steps, seed {args.seed}.", "",
+              markdown_table(summary, floatfmt=".4f"), ""]
+        seconds = round(time.perf_counter() - start, 1)
+        with run.critical():
+            reporting.write_csv(out / "bn_vs_plain.csv", rows)
+            _plots(rows, args, out)
+            (out / "results.md").write_text("\n".join(md))
+            reporting.write_json(out / "summary.json", {
+                "command": "bn-vs-plain", "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+                "data": data.description, "summary": summary, "machine": machine(), "seconds": seconds})
+        print("\n".join(md))
+        print(f"wrote {out / 'bn_vs_plain.csv'}, {out / 'results.md'}, {out / 'summary.json'} ({seconds} s)")
+        return runs.EXIT_OK
+
+    return runs.run_training("bn-vs-plain", args.out, resume=args.resume, force=args.force, finished=("summary.json",),
+                             body=body, diverged_hints=lambda err: f"try a smaller --lr (now {args.lr:g})")

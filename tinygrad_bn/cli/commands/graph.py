@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import graphviz
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "jpg", "dot")
+ALIASES = {"jpeg": "jpg", "gv": "dot"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("mlp.svg"), help="output file (default: mlp.svg)")
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="svg, png, pdf or dot (default: the suffix of --out, else svg)")
+                        help="svg, png, pdf, jpg or dot (default: the suffix of --out, else svg; all but dot need "
+                             "Graphviz's dot program)")
     parser.add_argument("--show-grad", action="store_true", help="gradient norm and min/mean/max on every tensor")
     parser.add_argument("--show-saved", action="store_true", help="shapes and dtypes each op saved for backward")
     parser.add_argument("--max-depth", type=int, default=None, help="draw only the last N ops before the loss")
@@ -59,26 +61,47 @@ def draw_mlp_step(batch_size: int = 32, seed: int = 0, **draw_options: Any) -> g
     return viz.draw(loss, model=model, modules=trace, **draw_options)
 
 
+def output(out: Path, fmt: str | None) -> tuple[Path, str]:
+    """(path, format) for ``--out`` and ``--format``: the suffix gives the format, or gets the format's
+    suffix; a suffix that names no picture format Graphviz draws here is refused (RunError)."""
+    from ..runs import RunError
+
+    suffix = out.suffix.lstrip(".").lower()
+    suffix = ALIASES.get(suffix, suffix)
+    if fmt is None:
+        if suffix and suffix not in FORMATS:
+            raise RunError(f"--out {out}: {out.suffix!r} is not a format this command draws; use "
+                           f"{', '.join('.' + f for f in FORMATS)} (or --format)")
+        fmt = suffix or "svg"
+    return (out if suffix == fmt else out.with_name(out.name + f".{fmt}") if suffix not in FORMATS
+            else out.with_suffix(f".{fmt}")), fmt
+
+
 def run(args: argparse.Namespace) -> int:
     from tinygrad_bn import viz
 
-    fmt = args.format or (args.out.suffix.lstrip(".").lower() if args.out.suffix.lstrip(".") in FORMATS else "svg")
-    out = args.out if args.out.suffix.lstrip(".").lower() == fmt else args.out.with_suffix(f".{fmt}")
+    from ..runs import RunError, check_writable_file
+    from .arguments import check_memory
+
     try:
+        out, fmt = output(args.out, args.format)
+        check_writable_file(out)
+        check_memory(args.batch_size * 784 * 4 * 12, f"--batch-size {args.batch_size}",
+                     "the batch, its activations and gradients")
         dot = draw_mlp_step(args.batch_size, args.seed, show_grad=args.show_grad, show_saved=args.show_saved,
                             max_depth=args.max_depth, compact=args.compact, legend=not args.no_legend)
-    except ValueError as err:
-        print(err, file=sys.stderr)
+        try:
+            viz.render(dot, out, format=fmt)
+        except viz.GraphvizNotFoundError:
+            fallback = out.with_suffix(".dot")
+            viz.render(dot, fallback, format="dot")
+            print(f"Graphviz's 'dot' program is not installed, so no {fmt.upper()} was drawn; wrote the DOT source "
+                  f"to {fallback} instead. Install Graphviz (apt install graphviz / brew install graphviz / conda "
+                  f"install -c conda-forge graphviz) and run: dot -T{fmt} {fallback} -o {out}")
+            return 0
+    except (RunError, ValueError, OSError) as err:
+        text = f"{err}" if isinstance(err, (RunError, ValueError)) else f"--out {out}: {err.strerror or err}"
+        print(f"tinygrad-bn graph: error: {text}", file=sys.stderr)
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        viz.render(dot, out, format=fmt)
-    except viz.GraphvizNotFoundError:
-        fallback = out.with_suffix(".dot")
-        viz.render(dot, fallback, format="dot")
-        print(f"Graphviz's 'dot' program is not installed, so no {fmt.upper()} was drawn; wrote the DOT source to "
-              f"{fallback} instead. Install Graphviz (apt install graphviz / brew install graphviz / conda install "
-              f"-c conda-forge graphviz) and run: dot -T{fmt} {fallback} -o {out}")
-        return 0
     print(f"wrote {out}")
     return 0

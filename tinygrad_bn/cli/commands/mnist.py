@@ -4,7 +4,9 @@ Defaults (measured in docs/mnist.md): 784-512-BN-ReLU-Dropout(0.2)-512-BN-ReLU-D
 SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine learning-rate schedule, 30 epochs, batch 128,
 random 1-pixel shifts of the training images. Writes into ``--out``: ``model.npz`` (the state dict,
 ``tg.load`` reads it), ``metrics.json`` (configuration, model, per-epoch history, machine),
-``metrics.csv`` (per-epoch history) and, when matplotlib is installed, ``curves.png``.
+``metrics.csv`` (per-epoch history) and, when matplotlib is installed, ``curves.png``; after every
+epoch ``checkpoint.npz`` (``--resume`` continues from it). The folder, the lock, signals, divergence
+and exit statuses are handled by :mod:`tinygrad_bn.cli.runs`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import add_data_arguments, number, report_data_error, widths
+from .. import runs
+from .arguments import add_data_arguments, check_memory, data_error, number, widths
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
@@ -51,6 +55,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR",
                    help="output folder for model.npz, metrics.json/.csv and curves.png (default: runs/mnist)")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    runs.add_run_arguments(p, "model.npz")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse option combinations that cannot work, before any file is read (RunError, one line)."""
+    if args.optimizer == "adam" and args.momentum is not None:
+        raise runs.RunError("--momentum applies to --optimizer sgd only (Adam's betas are fixed at 0.9, 0.999)")
+    if args.shift >= 28:
+        raise runs.RunError(f"--shift {args.shift}: an image is 28x28 pixels, so the shift must be below 28 "
+                            "(a small one, such as 1 or 2, is what helps)")
+    if args.batch_size < 2 and not args.no_bn:
+        raise runs.RunError("--batch-size 1: BatchNorm needs at least 2 images per batch (it normalizes over the "
+                            "batch); use --batch-size 2 or more, or --no-bn")
+    widths_ = [784, *args.hidden, 10]
+    n_params = sum(a * b + b for a, b in zip(widths_, widths_[1:])) + 4 * sum(args.hidden)
+    states = 2 if args.optimizer == "adam" else 1
+    activations = args.batch_size * (784 + 8 * sum(args.hidden) + 40)  # each layer's outputs, masks, gradients
+    check_memory(4 * (n_params * (3 + states) + activations),
+                      f"--hidden {','.join(map(str, args.hidden))} with --batch-size {args.batch_size}",
+                      f"{n_params:,} parameters with their gradients and optimizer state, and a batch's activations")
+
+
+def divergence_hints(args: argparse.Namespace) -> str:
+    """What probably made the run diverge, from its options."""
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    hints = []
+    if lr > 3 * DEFAULT_LR[args.optimizer]:
+        hints.append(f"the learning rate (--lr {lr:g}) is probably too high (default {DEFAULT_LR[args.optimizer]:g})")
+    if args.no_bn:
+        hints.append("without BatchNorm (--no-bn) the network needs a smaller --lr")
+    if args.batch_size == 1:
+        hints.append("batches of one image (--batch-size 1) make very noisy steps")
+    return "probable causes: " + "; ".join(hints or [f"a learning rate (--lr {lr:g}) too high for this model"])
 
 
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
@@ -107,14 +144,17 @@ def describe_model(cfg: dict[str, Any]) -> str:
 
 
 def train(args: argparse.Namespace, log: Callable[[str], None] = print,
-          after_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+          after_epoch: Callable[[dict[str, Any]], None] | None = None, run: runs.Run | None = None) -> dict[str, Any]:
     """Run the whole job; returns {"model", "history", "summary", "config", "test_images", "test_labels"}.
 
     ``log`` receives each printed line; ``after_epoch(row)``, if given, is called after each epoch's
-    line (benchmarks/mnist_memory.py measures memory there).
+    line (benchmarks/mnist_memory.py measures memory there). With a ``run``, a checkpoint is written
+    into its folder after every epoch (before the epoch's line), and training continues from
+    ``run.resume_from`` when it is set.
     """
     import tinygrad_bn as tg
 
+    from ...checkpoint import restore_checkpoint
     from ...data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD, DataLoader, RandomShift, prepare
     from ...models import mlp
     from ...train import fit
@@ -139,19 +179,34 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print,
     optimizer, scheduler, opt_desc = build_optimizer(args, model.parameters())
     n_params = sum(p.data.size for p in model.parameters())
     name = DATASET_NAMES[args.dataset]
+    history: list[dict[str, Any]] = []
+    start, states = 1, {"model": model, "optimizer": optimizer, "scheduler": scheduler, "loader": loader,
+                        "generators": {"shift": shift.rng} if shift else None}
+    if run is not None and run.resume_from is not None:
+        start = restore_checkpoint(run.resume_from, **states) + 1
+        history = list(run.resume_from.meta["history"])
+        log(f"resuming after epoch {start - 1} of {args.epochs} from {run.checkpoint}")
+    if run is not None:
+        run.position = f"epoch {start}"  # before the lines below: a signal after them is "during epoch N"
     log(f"{name}: {len(y_train)} training / {len(y_test)} test images ({split})")
     log(f"model {describe_model(cfg)}, {n_params:,} parameters; {opt_desc}; batch {args.batch_size}, "
         f"shift {args.shift} px, seed {args.seed}")
 
+
     def on_epoch(row: dict[str, Any]) -> None:
+        history.append(row)
+        if run is not None:  # saved before the line is printed: a line on screen means its checkpoint exists
+            meta = {"history": history, "options": runs.json_options(args)}
+            run.save_checkpoint(epoch=row["epoch"], meta=meta, **states)
+            run.position = f"epoch {row['epoch'] + 1}"
         log(f"epoch {row['epoch']:3d}/{args.epochs}  train loss {row['train_loss']:.4f}  train acc "
             f"{100 * row['train_acc']:6.2f}%  test acc {100 * row['test_acc']:6.2f}%  {row['seconds']:6.1f} s")
         if after_epoch is not None:
             after_epoch(row)
 
     test_x = prepare(x_test, mean, std)
-    history = fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs,
-                  scheduler=scheduler, progress=not args.no_progress, on_epoch=on_epoch)
+    fit(model, optimizer, loader, test_x, y_test, epochs=args.epochs, scheduler=scheduler,
+        progress=not args.no_progress, on_epoch=on_epoch, start_epoch=start)
     final = history[-1]
     summary = {"dataset": name, "split": split, "n_train": len(y_train), "n_test": len(y_test),
                "epochs": args.epochs, "test_acc": final["test_acc"], "test_loss": final["test_loss"],
@@ -175,12 +230,11 @@ def save_outputs(args: argparse.Namespace, result: dict[str, Any]) -> list[str]:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     history = result["history"]
-    options = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-               for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
     tg.save(result["model"].state_dict(), out / "model.npz")
     written = [out / "model.npz",
                write_json(out / "metrics.json", {"summary": result["summary"], "model": result["config"],
-                                                 "options": options, "history": history, "machine": machine()}),
+                                                 "options": runs.json_options(args), "history": history,
+                                                 "machine": machine()}),
                write_csv(out / "metrics.csv", history)]
     title = f"{result['summary']['dataset']}: {describe_model(result['config'])}"
     png = plot_curves(out / "curves.png", history, title)
@@ -219,11 +273,25 @@ def load_trained(out: str | os.PathLike) -> Any:
 def run(args: argparse.Namespace) -> int:
     from ...data import DatasetNotFoundError
 
-    try:
-        result = train(args)
-    except (DatasetNotFoundError, ValueError) as e:  # missing data: exit 1; a bad option value: exit 2
-        report_data_error(e, args, "mnist")
-        return 1 if isinstance(e, DatasetNotFoundError) else 2
-    for line in save_outputs(args, result):
-        print(line)
-    return 0
+    def body(run: runs.Run) -> int:
+        nonlocal args
+        if run.resume_from is not None:
+            args = runs.resumed_args(args, run.resume_from.meta["options"])
+        check_args(args)
+        try:
+            result = train(args, run=run)
+        except (DatasetNotFoundError, ValueError) as e:  # missing data: exit 1; a bad option value: exit 2
+            raise data_error(e, args) from None
+        with run.critical():
+            lines = save_outputs(args, result)
+        print("\n".join(lines))
+        return runs.EXIT_OK
+
+    if not args.resume:
+        try:
+            check_args(args)
+        except runs.RunError as e:
+            print(f"tinygrad-bn mnist: error: {e}", file=sys.stderr)
+            return e.status
+    return runs.run_training("mnist", args.out, resume=args.resume, force=args.force, finished=("model.npz",),
+                             body=body, diverged_hints=lambda err: divergence_hints(args))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...tables import markdown_table
+from .. import runs
 from .arguments import add_data_arguments, load_data, number, widths
 
 
@@ -47,19 +48,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (default: runs/variance-shift)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress lines on stderr (nor per-batch bars, shown only on a terminal)")
+    runs.add_run_arguments(p, "summary.json")
 
 
-def _synthetic(args: argparse.Namespace, out: Path, log: Any) -> tuple[list[dict[str, Any]], list[str]]:
+def _synthetic(args: argparse.Namespace, out: Path, log: Any,
+               rows: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Part (a): run it and write its CSV and plot, or (resuming) only describe the ``rows`` it gave."""
     from .. import reporting
     from ..experiments import synthetic
 
-    log("(a) synthetic: closed form vs measured variance shift")
-    results = synthetic.run(n=args.samples, seed=args.seed, progress=log)
-    rows = [r.row() for r in results]
-    reporting.write_csv(out / "synthetic.csv", rows)
-    png = reporting.line_plots(out / "synthetic.png", synthetic.plot_panels(results),
-                               title="Variance shift: closed form (dashed) vs measured (dots)")
-    print(reporting.plot_note(png, "synthetic.png"))
+    if rows is None:
+        log("(a) synthetic: closed form vs measured variance shift")
+        results = synthetic.run(n=args.samples, seed=args.seed, progress=log)
+        rows = [r.row() for r in results]
+        reporting.write_csv(out / "synthetic.csv", rows)
+        png = reporting.line_plots(out / "synthetic.png", synthetic.plot_panels(results),
+                                   title="Variance shift: closed form (dashed) vs measured (dots)")
+        print(reporting.plot_note(png, "synthetic.png"))
     md = ["## (a) Synthetic input x ~ N(c, v): closed form vs measured variance shift", "",
           f"{args.samples} samples per channel (4 channels) to learn running_var, as many to measure; "
           f"seed {args.seed}.",
@@ -94,17 +99,36 @@ def _mlp_plots(shift: list[dict[str, Any]], acc: list[dict[str, Any]], args: arg
         print(reporting.plot_note(png, name))
 
 
-def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict[str, Any], list[str]]:
+def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any, run: Any,
+         meta: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Part (b), placement by placement, with a checkpoint after every epoch and every finished placement
+    (``meta``: what the checkpoints carry besides; resuming, also the rows of the finished placements)."""
     from .. import reporting
     from ..experiments import placements
 
     log(f"(b) MLP placements on {data.description}")
-    results = []
-    for placement in placements.PLACEMENTS:
-        results.append(placements.run_one(placement, data, epochs=args.epochs, batch_size=args.batch_size,
-                                          lr=args.lr, p=args.p, beta=args.beta, hidden=args.hidden, seed=args.seed,
-                                          progress=not args.no_progress and sys.stderr.isatty(), log=log))
-    shift, acc = placements.shift_rows(results), placements.accuracy_rows(results)
+    resume = run.resume_from if run.resume_from is not None and "placement" in run.resume_from.meta else None
+    first = resume.meta["placement"] if resume else 0
+    shift, acc = (list(resume.meta["shift"]), list(resume.meta["acc"])) if resume else ([], [])
+    for i, placement in enumerate(placements.PLACEMENTS[first:], first):
+        run.position = f"placement {placement!r}"
+        where = {**meta, "placement": i, "shift": shift, "acc": acc}
+
+        def save(epoch: int, history: list[dict[str, Any]], placement: str = placement,
+                 where: dict[str, Any] = where, **states: Any) -> None:
+            run.save_checkpoint(epoch=epoch, label=f"epoch {epoch} of placement {placement!r}",
+                                meta={**where, "history": history}, **states)
+
+        again = resume if resume is not None and i == first and "history" in resume.meta else None
+        result = placements.run_one(placement, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                    p=args.p, beta=args.beta, hidden=args.hidden, seed=args.seed,
+                                    progress=not args.no_progress and sys.stderr.isatty(), log=log, save=save,
+                                    resume=again)
+        shift += reporting.strict_json(placements.shift_rows([result]))
+        acc += reporting.strict_json(placements.accuracy_rows([result]))
+        run.save_checkpoint(epoch=0, label=f"placement {placement!r}", model=result["model"],
+                            optimizer=result["optimizer"], meta={**meta, "placement": i + 1, "shift": shift,
+                                                                 "acc": acc})
     reporting.write_csv(out / "mlp_variance_shift.csv", shift)
     reporting.write_csv(out / "mlp_accuracy.csv", acc)
     _mlp_plots(shift, acc, args, out)
@@ -112,7 +136,8 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
     md = ["## (b) MLP with dropout in four placements", "",
           f"Data: {data.description}. Model {data.x_train.shape[1]}-{hidden}-10 (Linear-BN-ReLU blocks), "
           f"dropout p={args.p:g}, Uout beta={args.beta:g}; Adam lr {args.lr:g}, batch {args.batch_size}, "
-          f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first 10000 training images "
+          f"{args.epochs} epochs, seed {args.seed}. Variance shift measured on the first "
+          f"{min(placements.SHIFT_SAMPLES, len(data.x_train))} training images "
           f"(eval mode); BN1, BN2: the BN layers in model order (module: index in the Sequential).", "",
           "### Variance shift per BN layer (mean over channels; worst channel)", "",
           markdown_table(shift, floatfmt=".4f"), "",
@@ -123,28 +148,43 @@ def _mlp(args: argparse.Namespace, data: Any, out: Path, log: Any) -> tuple[dict
 
 def run(args: argparse.Namespace) -> int:
     from .. import reporting
-    from ..experiments.common import out_dir, printer
+    from ..experiments.common import check_bn_batches, printer
     from ..reporting import machine
 
-    data = None
-    if not args.synthetic_only:  # fail fast on missing data
-        data = load_data(args, "variance-shift")
-        if data is None:
-            return 1
-    out = out_dir(args.out)
-    log = printer(not args.no_progress)
-    start = time.perf_counter()
-    summary: dict[str, Any] = {"command": "variance-shift", "args": {k: v for k, v in vars(args).items()
-                                                                   if not k.startswith("_")}}
-    synth_rows, md = _synthetic(args, out, log)
-    summary["synthetic"] = synth_rows
-    if data is not None:
-        summary["mlp"], md_mlp = _mlp(args, data, out, log)
-        md += md_mlp
-    summary["machine"] = machine()
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    (out / "results.md").write_text("# Variance shift\n\n" + "\n".join(md))
-    reporting.write_json(out / "summary.json", summary)
-    print("\n".join(md))
-    print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and the CSVs ({summary['seconds']} s)")
-    return 0
+    if args.batch_size < 2:
+        print("tinygrad-bn variance-shift: error: --batch-size 1: BatchNorm needs at least 2 images per batch",
+              file=sys.stderr)
+        return runs.EXIT_USAGE
+
+    def body(run: runs.Run) -> int:
+        nonlocal args
+        resume = run.resume_from
+        if resume is not None:
+            args = runs.resumed_args(args, resume.meta["options"])
+            print(f"resuming after {run.saved}")
+        data = None if args.synthetic_only else load_data(args)  # fail fast on missing data
+        if data is not None:
+            check_bn_batches(args.batch_size, len(data.y_train), "variance-shift")
+        out = args.out
+        log = printer(not args.no_progress)
+        start = time.perf_counter()
+        summary: dict[str, Any] = {"command": "variance-shift", "args": {k: v for k, v in vars(args).items()
+                                                                       if not k.startswith("_")}}
+        synth_rows, md = _synthetic(args, out, log, resume.meta["synthetic"] if resume else None)
+        summary["synthetic"] = synth_rows
+        if data is not None:
+            meta = {"options": runs.json_options(args), "synthetic": reporting.strict_json(synth_rows)}
+            summary["mlp"], md_mlp = _mlp(args, data, out, log, run, meta)
+            md += md_mlp
+        summary["machine"] = machine()
+        summary["seconds"] = round(time.perf_counter() - start, 1)
+        with run.critical():
+            (out / "results.md").write_text("# Variance shift\n\n" + "\n".join(md))
+            reporting.write_json(out / "summary.json", summary)
+        print("\n".join(md))
+        print(f"wrote {out / 'results.md'}, {out / 'summary.json'} and the CSVs ({summary['seconds']} s)")
+        return runs.EXIT_OK
+
+    return runs.run_training("variance-shift", args.out, resume=args.resume, force=args.force,
+                             finished=("summary.json",), body=body,
+                             diverged_hints=lambda err: f"try a smaller --lr (now {args.lr:g})")

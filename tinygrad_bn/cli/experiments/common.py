@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,29 @@ def load_splits(dataset: str, data_dir: str | os.PathLike | None = None, holdout
         xtr, ytr = xtr[:limit], ytr[:limit]
         desc += f", training limited to the first {len(ytr)}"
     return Splits(prepare(xtr, mean, std), ytr.astype(np.int64), prepare(xte, mean, std), yte.astype(np.int64), desc)
+
+
+def check_bn_batches(batch_size: int, n: int, owner: str) -> None:
+    """ValueError unless batches of ``batch_size`` from ``n`` images can hold 2 images (BatchNorm's minimum)."""
+    if batch_size < 2 or n < 2:
+        raise ValueError(f"{owner}: BatchNorm needs at least 2 images per batch; got batch size {batch_size} and "
+                         f"{n} training image(s)")
+
+
+def bn_loader(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, owner: str, *, drop_last: bool = True) -> Any:
+    """A shuffled, seeded DataLoader for a network with BatchNorm, which needs at least 2 images per batch.
+
+    ``drop_last`` drops the last partial batch (a different shuffle each epoch still uses every image);
+    without it the last partial batch is kept unless it would hold a single image, which is then dropped
+    (BatchNorm cannot normalize one value per channel). A ``batch_size`` or a training set below 2
+    raises ValueError naming ``owner``.
+    """
+    from ...data import DataLoader
+
+    check_bn_batches(batch_size, len(y), owner)
+    batch_size = min(batch_size, len(y))
+    return DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed,
+                      drop_last=drop_last or len(y) % batch_size == 1)
 
 
 def out_dir(path: str | os.PathLike) -> Path:

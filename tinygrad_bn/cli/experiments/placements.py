@@ -27,7 +27,10 @@ from typing import Any
 
 from ... import diagnostics, nn
 from ...nn.utils import recalibrate_bn
-from .common import Splits
+from .common import Splits, bn_loader
+
+#: the variance shift is measured on at most this many training images
+SHIFT_SAMPLES = 10_000
 
 PLACEMENTS = ("none", "dropout-before-bn", "dropout-after-last-bn", "uout-before-bn")
 
@@ -57,22 +60,31 @@ def _batches(x: Any, batch_size: int) -> list[Any]:
 
 
 def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3,
-            p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = 10_000,
-            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports."""
+            p: float = 0.5, beta: float = 0.5, hidden: Sequence[int] = (512, 512), shift_samples: int = SHIFT_SAMPLES,
+            seed: int = 0, progress: bool = False, log: Callable[[str], None] = lambda m: None,
+            save: Callable[..., None] | None = None, resume: Any = None) -> dict[str, Any]:
+    """Train one placement and measure it; returns a dict with the accuracies and both variance-shift reports.
+
+    ``save(epoch, history, model=, optimizer=, loader=)``, if given, is called after every epoch (to
+    checkpoint); ``resume``, a checkpoint saved then (meta ``history``), continues from it."""
     from ... import optim
-    from ...data import DataLoader
+    from ...checkpoint import restore_checkpoint
     from ...random import manual_seed
     from ...train import evaluate, train_epoch
 
     manual_seed(seed)
     model = build(placement, p=p, beta=beta, in_features=data.x_train.shape[1], hidden=hidden)
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed)
-    history = []
-    for epoch in range(epochs):
-        stats = train_epoch(model, loader, optimizer, progress=progress)
+    loader = bn_loader(data.x_train, data.y_train, batch_size, seed, "placements.run_one", drop_last=False)
+    history, start = [], 0
+    if resume is not None:
+        start = restore_checkpoint(resume, model=model, optimizer=optimizer, loader=loader)
+        history = list(resume.meta["history"])
+    for epoch in range(start, epochs):
+        stats = train_epoch(model, loader, optimizer, progress=progress, epoch=epoch + 1)
         history.append(stats)
+        if save is not None:
+            save(epoch + 1, history, model=model, optimizer=optimizer, loader=loader)
         log(f"  {placement}: epoch {epoch + 1}/{epochs} train loss {stats['loss']:.4f} acc {stats['acc']:.4f}")
     shift_batches = _batches(data.x_train[:shift_samples], 1000)
     predicted = _predicted_first_shift(model, placement, data.x_train[:shift_samples], p, beta)
@@ -80,7 +92,8 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     test_before = evaluate(model, data.x_test, data.y_test)
     # shuffled: running_var averages within-batch variances, which match the pooled variance only when
     # batches are i.i.d. draws (a file sorted by writer or class would bias Delta upwards)
-    train_batches = DataLoader(data.x_train, data.y_train, batch_size=batch_size, shuffle=True, seed=seed + 1)
+    train_batches = bn_loader(data.x_train, data.y_train, batch_size, seed + 1, "placements.run_one",
+                              drop_last=False)
     recalibrate_bn(model, train_batches, keep_dropout=True)  # fresh statistics, dropout noise included
     refreshed = diagnostics.variance_shift(model, shift_batches)
     test_refreshed = evaluate(model, data.x_test, data.y_test)
@@ -94,7 +107,7 @@ def run_one(placement: str, data: Splits, *, epochs: int = 5, batch_size: int = 
     return {"placement": placement, "history": history, "shift_before": before, "shift_refreshed": refreshed,
             "shift_after": after, "acc_before": acc_before, "acc_refreshed": acc_refreshed, "acc_after": acc_after,
             "loss_before": test_before["loss"], "loss_refreshed": test_refreshed["loss"],
-            "loss_after": test_after["loss"], "predicted_bn1": predicted}
+            "loss_after": test_after["loss"], "predicted_bn1": predicted, "model": model, "optimizer": optimizer}
 
 
 def _predicted_first_shift(model: nn.Sequential, placement: str, x: Any, p: float, beta: float) -> float | None:
