@@ -18,7 +18,7 @@ each array is scanned once more, so use it for finding a bug, not for training.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import linecache
 import os
 import sys
@@ -78,7 +78,7 @@ class set_detect_anomaly:
         _set(*self._previous)
 
 
-class detect_anomaly:
+class detect_anomaly(contextlib.ContextDecorator):
     """Context manager and decorator: anomaly mode on inside, the previous setting restored after.
 
     ``check_nan=False`` records where each op was created but raises nothing.
@@ -97,14 +97,6 @@ class detect_anomaly:
 
     def __exit__(self, *exc: object) -> None:
         _set(*self._previous.pop())
-
-    def __call__(self, fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 def _user_site() -> Site | None:
