@@ -4,7 +4,8 @@
 
 Runs, in this order: the MLP training step (tinygrad_bn vs the numpy reference vs PyTorch when importable,
 see mlp_step.py), the per-node tape cost (op_overhead.py), BatchNorm fused vs staged (batchnorm.py), conv2d
-and max_pool2d forward+backward against same-FLOP matmuls and PyTorch (conv.py), the import time
+and max_pool2d forward+backward against same-FLOP matmuls and PyTorch (conv.py), the Hessian-vector
+product of the MLP against a gradient and PyTorch's (hvp.py), the import time
 (import_time.py), and peak memory over ``--epochs`` epochs in fresh processes (mlp_step.py --memory).
 Each row is a median with the min and max over interleaved rounds, and its target.
 ``--quick`` uses fewer rounds and skips the memory run (a smoke test, not figures to quote).
@@ -16,7 +17,7 @@ import argparse
 import statistics
 import sys
 
-from . import batchnorm, conv, import_time, mlp_step, op_overhead
+from . import batchnorm, conv, hvp, import_time, mlp_step, op_overhead
 from .timing import Summary, describe_machine, load_warning, markdown_table
 
 
@@ -86,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if "torch" in pool:
         rows.append(_row("max_pool2d: tinygrad_bn / PyTorch", _ratios(pool, "tinygrad_bn", "torch"), "(for comparison)",
                          unit="x"))
+
+    second = hvp.run(rounds, cpu_time=args.cpu_time)
+    rows.append(_row("Hessian-vector product / gradient, MLP", _ratios(second, "hvp", "gradient"),
+                     "report (textbook: about 2x)", unit="x"))
+    if "torch hvp" in second:
+        rows.append(_row("Hessian-vector product: tinygrad_bn / torch.autograd.functional.hvp",
+                         _ratios(second, "hvp", "torch hvp"), "(for comparison)", unit="x"))
 
     imp = import_time.measure(rounds)
     only = [(t - b) * 1e3 for t, b in zip(imp["import tinygrad_bn + CLI parser"], imp["python start-up"])]

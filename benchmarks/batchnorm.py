@@ -59,7 +59,7 @@ def candidates(shape: tuple[int, ...], seed: int = 0) -> dict[str, Callable[[], 
     def tape() -> tuple:
         xt = tg.Tensor(x, requires_grad=True)
         y = F.batch_norm(xt, rm, rv, w, b, training=True, momentum=0.1, eps=1e-5)
-        return (y.data, *tg.autograd.grad(y, [xt, w, b], grad_output=dy))
+        return (y.data, *(g.data for g in tg.autograd.grad(y, [xt, w, b], grad_output=dy)))
 
     def kernel() -> tuple:
         xt = tg.Tensor(x, requires_grad=True)

@@ -66,7 +66,7 @@ def candidates(shape: tuple[int, ...]) -> dict[str, Callable[[], object]]:
     def ours() -> tuple:
         tx = tg.Tensor(x, requires_grad=True)
         y = F.conv2d(tx, tw, tb, padding=1)
-        return (y.data, *tg.autograd.grad(y, [tx, tw, tb], grad_output=dy))
+        return (y.data, *(g.data for g in tg.autograd.grad(y, [tx, tw, tb], grad_output=dy)))
 
     cols = np.ones((c * 9, n * h * w), np.float32)
     w2, g2 = wt.reshape(o, -1), np.ones((o, n * h * w), np.float32)
@@ -99,7 +99,7 @@ def pool_candidates(shape: tuple[int, ...] = POOL_SHAPE) -> dict[str, Callable[[
     def ours() -> tuple:
         tx = tg.Tensor(x, requires_grad=True)
         y = F.max_pool2d(tx, 2)
-        return y.data, tg.autograd.grad(y, [tx], grad_output=dy)[0]
+        return y.data, tg.autograd.grad(y, [tx], grad_output=dy)[0].data
 
     out = {"tinygrad_bn": ours}
     try:

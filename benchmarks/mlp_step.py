@@ -75,6 +75,22 @@ def torch_step(model: nn.Module) -> Step | None:
         import torch
     except ImportError:
         return None
+    tmodel = torch_model(model)
+    opt = torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x: np.ndarray, y: np.ndarray) -> float:
+        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def torch_model(model: nn.Module) -> Any:
+    """``model`` (an nn.Sequential of Linear, BatchNorm1d, ReLU, Dropout) rebuilt in PyTorch with its weights."""
+    import torch
     layers: list[Any] = []
     for m in model:  # nn.Sequential
         if isinstance(m, nn.Linear):
@@ -91,17 +107,7 @@ def torch_step(model: nn.Module) -> Step | None:
             t.weight.copy_(torch.from_numpy(m.weight.data))
             t.bias.copy_(torch.from_numpy(m.bias.data))
         layers.append(t)
-    tmodel = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return torch.nn.Sequential(*layers)
 
 
 def candidates(seed: int = 0, only: str | None = None) -> dict[str, Step]:

@@ -7,6 +7,8 @@ Everything is seeded, so the output is the same on every run (for one Graphviz v
 - ``docs/figures/graph_nan.svg``: sqrt at 0 times a zero weight: finite values, a NaN gradient, in red.
 - ``docs/figures/mlp_step.svg``: one training step of ``models.mlp()`` (``tinygrad-bn graph --compact
   --show-grad``), one cluster per layer.
+- ``docs/figures/create_graph.svg`` (docs/higher-order.md): the gradient dL/dx of L = sum(tanh(x * w)),
+  computed with ``create_graph=True``: the forward ops and, below them, the ops its backward recorded.
 """
 
 from __future__ import annotations
@@ -47,10 +49,19 @@ def nan() -> graphviz.Digraph:
     return viz.draw(loss, params={"x": x, "w": w}, show_grad=True)
 
 
+def create_graph() -> graphviz.Digraph:
+    x = tg.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    w = tg.Tensor(np.array([2.0, 0.25]), requires_grad=True)
+    loss = (x * w).tanh().sum()
+    (gx,) = tg.autograd.grad(loss, x, create_graph=True)   # gx = (1 - tanh(x w)^2) * w, a recorded graph
+    return viz.draw(gx, params={"x": x, "w": w}, show_attrs=True)
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     figures = {"graph_small.svg": small(), "graph_nan.svg": nan(),
-               "mlp_step.svg": draw_mlp_step(batch_size=32, seed=0, show_grad=True, compact=True, legend=True)}
+               "mlp_step.svg": draw_mlp_step(batch_size=32, seed=0, show_grad=True, compact=True, legend=True),
+               "create_graph.svg": create_graph()}
     for name, dot in figures.items():
         print("wrote", viz.render(dot, OUT / name))
     return 0

@@ -141,8 +141,10 @@ def test_autograd_grad_returns_without_touching_dot_grad():
     np.testing.assert_allclose(gx, w.data)
     np.testing.assert_allclose(gw, x.data)
     assert x.grad is None and w.grad is None
-    (unused,) = tg.autograd.grad((x * 2).sum(), (w,))
+    (unused,) = tg.autograd.grad((x * 2).sum(), (w,), allow_unused=True)
     assert unused is None
+    with pytest.raises(RuntimeError, match="input 0 .* was not used"):  # PyTorch's rule
+        tg.autograd.grad((x * 2).sum(), (w,))
 
 
 def test_detach_cuts_the_graph():

@@ -36,6 +36,30 @@ def test_gradcheck_registered_op(op, sample):
 
 
 @pytest.mark.parametrize("op, sample", SAMPLES, ids=[f"{o.name}-{i}" for i, (o, _) in enumerate(SAMPLES)])
+def test_gradgradcheck_registered_op(op, sample):
+    """Second derivatives (create_graph=True) against finite differences of first derivatives."""
+    if op.skip_gradgrad:
+        pytest.skip(op.skip_gradgrad)
+    tensors = _tensors(sample)
+    assert tg.gradgradcheck(lambda *xs: op.fn(*xs, **sample.kwargs), tensors, **op.gradcheck_kwargs)
+
+
+def _derivatives(op, sample):
+    """The outputs of a sample and its first and second create_graph gradients (whose graphs hold the
+    ops that backward rules apply, e.g. an op's gradient primitive and that primitive's adjoint)."""
+    tensors = _tensors(sample)
+    out = op.fn(*tensors, **sample.kwargs)
+    inputs = [t for t in tensors if isinstance(t, tg.Tensor) and t.requires_grad]
+    found, level = [out], [out]
+    for _ in range(2):
+        seeds = [tg.Tensor(np.ones(o.shape), requires_grad=True) for o in level]
+        level = [g for o, s in zip(level, seeds) if o.requires_grad
+                 for g in tg.autograd.grad(o, inputs, s, create_graph=True, allow_unused=True) if g is not None]
+        found, inputs = found + level, inputs + seeds     # second level: d/d seed reaches the adjoints too
+    return found
+
+
+@pytest.mark.parametrize("op, sample", SAMPLES, ids=[f"{o.name}-{i}" for i, (o, _) in enumerate(SAMPLES)])
 def test_independent_finite_differences(op, sample):
     """Second opinion, independent of tg.gradcheck: a five-point stencil (error O(h^4)) on the scalar
     sum(w * f(x)) with random weights w, compared to one backward, to 1e-6 relative."""
@@ -69,8 +93,8 @@ def test_independent_finite_differences(op, sample):
 
 def test_every_function_in_the_package_has_samples():
     reached = set()
-    for op, sample in SAMPLES:
-        reached |= _functions_in_graph(op.fn(*_tensors(sample), **sample.kwargs))
+    for op, sample in SAMPLES:  # forward graphs, and the graphs of create_graph gradients (backward-only ops)
+        reached |= _functions_in_graph(_derivatives(op, sample))
     ours = {f for f in FUNCTIONS if f.__module__.startswith("tinygrad_bn.") and not f.__name__.startswith("_")}
     missing = sorted(f.__name__ for f in ours - reached)
     assert not missing, f"differentiable ops with no registered sample reaching them: {missing}"

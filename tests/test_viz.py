@@ -272,7 +272,7 @@ def test_show_grad_before_backward_computes_without_touching_grad():
     nodes, _ = parse(viz.draw(loss, params=params, show_grad=True, show_saved=True))
     assert all(p.grad is None for p in net.parameters())
     (g,) = tg.autograd.grad(loss, [net.fc2.weight], retain_graph=True)
-    assert f"grad norm {np.linalg.norm(g.astype(np.float64)):.4g}" in nodes[find(nodes, "<b>fc2.weight</b>")]
+    assert f"grad norm {np.linalg.norm(g.data.astype(np.float64)):.4g}" in nodes[find(nodes, "<b>fc2.weight</b>")]
     inner = [v for v in nodes.values() if COLORS["tensor"] in v]
     assert inner and all("grad norm" in v for v in inner)  # intermediate gradients computed too
 

@@ -1,7 +1,7 @@
 """tinygrad_bn: a small autograd framework for learning, checking and seeing gradients.
 
-The public API: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``, ``gradcheck``, and the
-namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``data``, ``checkpoint``
+The public API: ``Tensor``, tensor constructors, ``no_grad``, ``manual_seed``, ``gradcheck``, ``gradgradcheck``,
+and the namespaces ``functional`` (``F``), ``nn``, ``optim``, ``autograd``, ``viz``, ``data``, ``checkpoint``
 (saving and resuming a training run). The command line
 (``tinygrad-bn``, in ``tinygrad_bn.cli``) is not imported here.
 """
@@ -15,13 +15,14 @@ from .functional.shape import cat, concatenate, stack
 from .models import cnn, mlp
 from .random import manual_seed
 from .serialization import load, save
-from .testing import GradcheckError, gradcheck, registry
+from .testing import GradcheckError, gradcheck, gradgradcheck, registry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "concatenate", "cat", "stack",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "GradcheckError",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "gradcheck", "gradgradcheck",
+    "GradcheckError",
     "autograd", "functional", "F", "nn", "optim", "random", "testing", "registry", "viz", "data", "diagnostics",
     "mlp", "cnn", "save", "load", "checkpoint",
 ]

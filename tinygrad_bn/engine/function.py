@@ -2,7 +2,9 @@
 
 ``SomeOp.apply(a, b, **attrs)`` runs ``SomeOp.forward(ctx, a.data, b.data, **attrs)`` on numpy arrays.
 When recording is on and an input requires grad, the result keeps ``ctx``: the op, its input tensors
-(``parents``), its other arguments (``attrs``) and what forward saved for backward.
+(``parents``), its other arguments (``attrs``) and what forward saved for backward. Given plain arrays,
+``apply`` is just the forward, so a backward written with operators and ``Op.apply`` runs on arrays
+and, recorded, on Tensors (``create_graph=True``, docs/higher-order.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from . import grad_mode
 #: Every ``Function`` subclass defined anywhere, in definition order (the op registry checks coverage).
 FUNCTIONS: list[type[Function]] = []
 
+ON_APPLY: list[Any] = []  # observe(ctx, out) after each op's forward: anomaly mode (where made, NaN in out)
 _node_counter = itertools.count()  # numbers nodes in creation order: a node's inputs have smaller numbers
 
 
@@ -55,15 +58,20 @@ class Node:
         self.released = True
 
     @property
-    def name(self) -> str:
-        return self.fn.__name__
+    def name(self) -> str: return self.fn.__name__
 
-    def __repr__(self) -> str:
-        return f"<{self.name} node, {len(self.parents)} input(s)>"
+    def __repr__(self) -> str: return f"<{self.name} node, {len(self.parents)} input(s)>"
 
 
 def _meta(arrays: tuple[Any, ...]) -> tuple[tuple[tuple[int, ...], Any], ...]:
     return tuple((np.shape(a), getattr(a, "dtype", type(a).__name__)) for a in arrays)
+
+
+class _Scratch:
+    """The ctx of a forward run on plain arrays (``Op.apply(array)``): nothing is recorded or saved."""
+    needs_input_grad = ()
+    def __init__(self, fn: type[Function], attrs: dict[str, Any]): self.fn, self.attrs = fn, attrs
+    def save_for_backward(self, *arrays: np.ndarray) -> None: pass
 
 
 class Function:
@@ -94,14 +102,25 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
-        """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad."""
+        """Run forward on the inputs' arrays; record the node if recording is on and an input requires grad.
+        Given only numpy arrays: the forward's array, nothing recorded (mixed with Tensors: constants)."""
+        for t in inputs:
+            if not isinstance(t, tensor.Tensor):
+                if any(isinstance(t, tensor.Tensor) for t in inputs):
+                    return cls.apply(*map(tensor.as_tensor, inputs), **attrs)
+                return np.asarray(cls.forward(_Scratch(cls, attrs), *inputs, **attrs))
         ctx = Node(cls, inputs, attrs)
         try:
-            out = np.asarray(cls.forward(ctx, *[t.data for t in inputs], **attrs))  # numpy scalars -> 0-d arrays
+            raw = cls.forward(ctx, *[t.data for t in inputs], **attrs)
         except Exception as err:  # the error keeps its type and traceback; the note says which op it came from
             if hasattr(err, "add_note"):
                 err.add_note(f"raised by {cls.__name__}.forward on inputs of shapes {[t.shape for t in inputs]}")
             raise
+        out = np.asarray(raw)  # numpy scalars -> 0-d arrays (and a saved scalar result becomes the output array)
+        if out is not raw and ctx.saved_tensors:
+            ctx.saved_tensors = tuple(out if s is raw else s for s in ctx.saved_tensors)
+        for observe in ON_APPLY:
+            observe(ctx, out)
         if grad_mode.is_grad_enabled() and any(ctx.needs_input_grad):
             return tensor.Tensor._make(out, True, ctx)
         return tensor.Tensor._make(out, False, None)

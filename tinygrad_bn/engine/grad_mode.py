@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+import contextlib
 
 _grad_enabled = True
 
@@ -13,7 +12,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled:
+class set_grad_enabled(contextlib.ContextDecorator):
     """Context manager and decorator that sets recording on or off, and restores what it found on exit.
 
     The previous mode is kept per entry (a stack), so one instance used as a decorator on a recursive
@@ -33,14 +32,6 @@ class set_grad_enabled:
     def __exit__(self, *exc: object) -> None:
         global _grad_enabled
         _grad_enabled = self._previous.pop()
-
-    def __call__(self, fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
 
 
 class no_grad(set_grad_enabled):

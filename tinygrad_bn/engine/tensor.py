@@ -83,12 +83,16 @@ class Tensor:
     is_leaf = property(lambda self: self._ctx is None, doc="True for tensors not produced by a recorded op.")
     grad_fn = property(lambda self: self._ctx, doc="The tape node that produced this tensor (None for leaves).")
 
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Add d self / d leaf to ``leaf.grad`` for every leaf that requires grad.
 
         ``grad`` (self's shape; a Tensor, array, list or number, taken in self's dtype) may be omitted
         for one-element tensors. The saved arrays are freed afterwards unless ``retain_graph=True``.
+        ``.grad`` holds numpy arrays, so ``create_graph=True`` is refused: use ``tg.autograd.grad``.
         """
+        if create_graph:
+            raise RuntimeError("backward(create_graph=True): .grad holds numpy arrays, which cannot be differentiated "
+                               "again; use tg.autograd.grad(output, inputs, create_graph=True), which returns Tensors")
         run_backward(self, grad, retain_graph)
 
     def detach(self) -> Tensor:
@@ -144,8 +148,7 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
-    def __iter__(self) -> Any:
-        return (self[i] for i in range(len(self)))
+    def __iter__(self) -> Any: return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", threshold=20, prefix="Tensor(")

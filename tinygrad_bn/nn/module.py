@@ -3,7 +3,9 @@
 A Module finds its parameters, buffers and sub-modules from plain attribute assignment
 (``self.fc = Linear(...)``, ``self.weight = Parameter(...)``) and ``register_buffer`` (for state
 that is saved but not trained, such as BatchNorm's running statistics). ``train()``/``eval()`` set
-``training`` on the whole tree; layers like BatchNorm and Dropout read it.
+``training`` on the whole tree; layers like BatchNorm and Dropout read it. Forward hooks
+(``register_forward_pre_hook``, ``register_forward_hook``) see, and may replace, a module's inputs and
+output on every call.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..engine.hooks import RemovableHandle
 from ..engine.tensor import Tensor
 
 
@@ -45,6 +48,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # ---- registration -------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -100,7 +105,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        """``forward(*args, **kwargs)``, with the forward hooks around it (pre-hooks first, then hooks)."""
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> RemovableHandle:
+        """``hook(module, args)`` runs before every ``forward``; it may return replacement args.
+
+        ``args`` is the tuple of positional arguments (keyword arguments go to ``forward`` unchanged). A
+        returned tuple replaces ``args``, any other non-None value becomes the single argument, as in
+        PyTorch. Hooks run in the order they were registered; ``handle.remove()`` takes one off.
+        """
+        return RemovableHandle(self._forward_pre_hooks, hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after every ``forward``; a non-None result replaces the output.
+
+        ``args`` are the positional arguments ``forward`` received (after the pre-hooks). Hooks run in
+        the order they were registered, each seeing the output as the previous one left it.
+        """
+        return RemovableHandle(self._forward_hooks, hook, "register_forward_hook")
 
     # ---- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

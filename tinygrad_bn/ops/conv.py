@@ -99,31 +99,84 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         x, w = ctx.saved_tensors
-        a = ctx.attrs
-        stride, padding, dilation, groups = a["stride"], a["padding"], a["dilation"], a["groups"]
         need = ctx.needs_input_grad
-        (n, o, oh, ow), (_, cg, kh, kw) = g.shape, w.shape
-        og, k, l = o // groups, w[0].size, oh * ow
-        view = windows_of(x, (kh, kw), stride, padding, dilation)
-        g4 = g.reshape(n, groups, og, l)                                              # (N, G, O/G, L)
-        dwg = np.zeros((groups, og, k), dtype=np.result_type(g, x)) if need[1] else None
-        dxp = wt = None
-        if need[0]:
-            # Wg^T with its rows in (i, j, c) order: dcols then comes out tap-major, (n, G, KH, KW, C/G, L),
-            # so each tap's slab that col2im adds into dx is contiguous per sample (in (c, i, j) order it is strided)
-            wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, kh * kw * cg, og)
-            padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-            dxp = np.zeros((n, groups, cg, *padded), dtype=np.result_type(w, g))
-            taps = tap_slices((kh, kw), stride, dilation, (oh, ow))
-        for part in batch_chunks(n, groups * k * l):
-            gp = g4[part]
-            if need[1]:
-                dwg += np.matmul(gp, im2col(view[part], groups).transpose(0, 1, 3, 2)).sum(axis=0)
-            if need[0]:
-                dcols = np.matmul(wt, gp).reshape(gp.shape[:2] + (kh, kw, cg, oh, ow))
-                add_taps(dxp[part], taps, lambda t, d=dcols: d[:, :, t // kw, t % kw])  # col2im
-        dx = None if dxp is None else crop2d(dxp.reshape(x.shape[:2] + dxp.shape[3:]), padding, x.shape[2:])
-        dw = None if dwg is None else dwg.reshape(w.shape)
+        if isinstance(g, np.ndarray):                                                 # one fused pass
+            dx, dw = conv_grads(x, w, g, need[0], need[1], **ctx.attrs)
+        else:                                                                         # create_graph: two ops
+            dx = ConvInputGrad.apply(g, w, x_shape=x.shape, **ctx.attrs) if need[0] else None
+            dw = ConvWeightGrad.apply(x, g, w_shape=w.shape, **ctx.attrs) if need[1] else None
         if len(need) == 2:
             return dx, dw
         return dx, dw, (g.sum(axis=(0, 2, 3)) if need[2] else None)
+
+
+def conv_grads(x: np.ndarray | tuple[int, ...], w: np.ndarray | tuple[int, ...], g: np.ndarray, need_x: bool,
+               need_w: bool, *, stride: Pair, padding: Pair, dilation: Pair, groups: int) -> tuple:
+    """(dx, dw) of y = conv2d(x, w) for grad_output g, in one chunked pass (None where not needed); x may
+    be just its shape when only dx is needed, w just its shape when only dw is."""
+    x_shape, w_shape = (s if isinstance(s, tuple) else s.shape for s in (x, w))
+    (n, o, oh, ow), (_, cg, kh, kw) = g.shape, w_shape
+    og, k, l = o // groups, cg * kh * kw, oh * ow
+    view = windows_of(x, (kh, kw), stride, padding, dilation) if need_w else None
+    g4 = g.reshape(n, groups, og, l)                                              # (N, G, O/G, L)
+    dwg = np.zeros((groups, og, k), dtype=np.result_type(g, x)) if need_w else None
+    dxp = wt = None
+    if need_x:
+        # Wg^T with its rows in (i, j, c) order: dcols then comes out tap-major, (n, G, KH, KW, C/G, L),
+        # so each tap's slab that col2im adds into dx is contiguous per sample (in (c, i, j) order it is strided)
+        wt = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, kh * kw * cg, og)
+        padded = (x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1])
+        dxp = np.zeros((n, groups, cg, *padded), dtype=np.result_type(w, g))
+        taps = tap_slices((kh, kw), stride, dilation, (oh, ow))
+    for part in batch_chunks(n, groups * k * l):
+        gp = g4[part]
+        if need_w:
+            dwg += np.matmul(gp, im2col(view[part], groups).transpose(0, 1, 3, 2)).sum(axis=0)
+        if need_x:
+            dcols = np.matmul(wt, gp).reshape(gp.shape[:2] + (kh, kw, cg, oh, ow))
+            add_taps(dxp[part], taps, lambda t, d=dcols: d[:, :, t // kw, t % kw])  # col2im
+    dx = None if dxp is None else crop2d(dxp.reshape(x_shape[:2] + dxp.shape[3:]), padding, x_shape[2:])
+    return dx, None if dwg is None else dwg.reshape(w_shape)
+
+
+class ConvInputGrad(Function):
+    """dx = I(g, w) = C_x^T g: the input gradient of y = C(x, w) = conv2d(x, w), as an op of its own (what
+    Conv2d's backward applies under create_graph). Inputs g (N, O, OH, OW), w; attrs as Conv2d's plus
+    ``x_shape``. Bilinear in (g, w); from <u, I(g, w)> = <C(u, w), g>, with u its grad_output:
+
+        grad_g = C(u, w) = conv2d(u, w),        grad_w = W(u, g)   (``ConvWeightGrad``)
+    """
+
+    @staticmethod
+    def forward(ctx: Node, g: np.ndarray, w: np.ndarray, *, x_shape: tuple[int, ...], **attrs: object) -> np.ndarray:
+        ctx.save_for_backward(g, w)
+        return conv_grads(x_shape, w, g, True, False, **attrs)[0]
+
+    @staticmethod
+    def backward(ctx: Node, u: np.ndarray) -> Grads:
+        g, w = ctx.saved_tensors
+        attrs = {k: v for k, v in ctx.attrs.items() if k != "x_shape"}
+        need = ctx.needs_input_grad
+        return (Conv2d.apply(u, w, **attrs) if need[0] else None,
+                ConvWeightGrad.apply(u, g, w_shape=w.shape, **attrs) if need[1] else None)
+
+
+class ConvWeightGrad(Function):
+    """dw = W(x, g) = C_w^T g: the weight gradient of y = C(x, w), as an op of its own. Inputs x, g;
+    attrs as Conv2d's plus ``w_shape``. Bilinear in (x, g); from <U, W(x, g)> = <C(x, U), g>:
+
+        grad_x = I(g, U)   (``ConvInputGrad``),        grad_g = C(x, U) = conv2d(x, U)
+    """
+
+    @staticmethod
+    def forward(ctx: Node, x: np.ndarray, g: np.ndarray, *, w_shape: tuple[int, ...], **attrs: object) -> np.ndarray:
+        ctx.save_for_backward(x, g)
+        return conv_grads(x, w_shape, g, False, True, **attrs)[1]
+
+    @staticmethod
+    def backward(ctx: Node, u: np.ndarray) -> Grads:
+        x, g = ctx.saved_tensors
+        attrs = {k: v for k, v in ctx.attrs.items() if k != "w_shape"}
+        need = ctx.needs_input_grad
+        return (ConvInputGrad.apply(g, u, x_shape=x.shape, **attrs) if need[0] else None,
+                Conv2d.apply(x, u, **attrs) if need[1] else None)

@@ -3,7 +3,9 @@
 Shapes: inputs broadcast against each other as in numpy; every backward returns gradients in the
 broadcast output shape and the engine reduces them to each input's shape (``autograd.unbroadcast``).
 Dtypes: float32 in, float32 out; float64 in, float64 out. Backward rules never write into
-``grad_output`` (other ops may hold it too).
+``grad_output`` (other ops may hold it too), and are written with operators and ``Op.apply`` only, so
+they run on numpy arrays (an ordinary backward) and on Tensors (``create_graph=True``, where they are
+recorded and can be differentiated again); constants (masks) are saved as arrays.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class PowScalar(Function):
         (x,) = ctx.saved_tensors
         n = ctx.attrs["exponent"]
         if n == 0:
-            return (np.zeros_like(g),)
+            return (g * 0.0,)
         if n == 2:
             return (g * (2 * x),)
         return (g * (n * x ** (n - 1)),)
@@ -108,24 +110,26 @@ class Pow(Function):
     """z = a ** b, both tensors.   dz/da = b * a^(b-1);  dz/db = z * log(a) (defined for a > 0).
 
     As PyTorch: dz/da = 0 where b = 0 (z = 1 whatever a is), and dz/db = 0 where a = 0 and b >= 0
-    (z = 0 or 1 there; the formula would give 0 * -inf = NaN).
+    (z = 0 or 1 there; the formula would give 0 * -inf = NaN). Both without a select, with two saved
+    constant masks: where b = 0 the exponent b - 1 becomes b - 0 (b * a^0 = 0), and where a = 0, b >= 0
+    the log's argument becomes a + 1 (log 1 = 0).
     """
 
     @staticmethod
     def forward(ctx: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = a**b
-        ctx.save_for_backward(a, b, out)
+        ctx.save_for_backward(a, b, out, b != 0, (a == 0) & (b >= 0))
         return out
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        a, b, out = ctx.saved_tensors
+        a, b, out, b_nonzero, flat = ctx.saved_tensors
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if ctx.needs_input_grad[0]:
-                ga = np.where(b == 0, 0, g * b * a ** (b - 1))
+                ga = g * b * a ** (b - b_nonzero)
             if ctx.needs_input_grad[1]:
-                gb = np.where((a == 0) & (b >= 0), 0, g * out * np.log(a))
+                gb = g * out * Log.apply(a + flat)
         return ga, gb
 
 
@@ -175,12 +179,12 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx: Node, x: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(np.sign(x))  # a constant: d sign(x)/dx = 0 away from 0
         return np.abs(x)
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        return (g * np.sign(ctx.saved_tensors[0]),)
+        return (g * ctx.saved_tensors[0],)
 
 
 class ReLU(Function):

@@ -42,7 +42,7 @@ class Linear(Function):
         need = ctx.needs_input_grad
         dx = g @ w if need[0] else None
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        dw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        dw = g2.T @ x.reshape(-1, x.shape[-1]) if need[1] else None  # operators only: arrays or Tensors
         if len(need) == 2:
             return dx, dw
         return dx, dw, (g2.sum(axis=0) if need[2] else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.function import Function, Node
+from .elementwise import Exp
 
 Grads = tuple[np.ndarray | None, ...]
 
@@ -35,7 +36,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         (out,) = ctx.saved_tensors
-        return (g - np.exp(out) * g.sum(axis=ctx.attrs["axis"], keepdims=True),)
+        return (g - Exp.apply(out) * g.sum(axis=ctx.attrs["axis"], keepdims=True),)
 
 
 class Softmax(Function):
@@ -65,7 +66,8 @@ class CrossEntropy(Function):
     as in PyTorch, the sum 0.
 
     d loss_n / d x_nj = softmax(x_n)_j - [j == t_n]: probabilities minus the one-hot target,
-    times grad_output (divided by N for 'mean'). One pass, no separate log-softmax node.
+    times grad_output (divided by N for 'mean'). One node, no separate log-softmax node; backward
+    applies ``Softmax`` to the saved logits, so the gradient can be differentiated again.
     """
 
     @staticmethod
@@ -73,7 +75,8 @@ class CrossEntropy(Function):
         logp = log_softmax_array(x, axis=1)
         rows = np.arange(x.shape[0])
         losses = -logp[rows, targets]
-        ctx.save_for_backward(logp, targets)
+        ctx.save_for_backward(x)
+        ctx.targets = targets
         if reduction == "none":
             return losses
         total = losses.sum(dtype=x.dtype)
@@ -84,12 +87,10 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        logp, targets = ctx.saved_tensors
-        grad = np.exp(logp)
-        grad[np.arange(logp.shape[0]), targets] -= 1
+        (x,) = ctx.saved_tensors
+        onehot = np.zeros(x.shape, dtype=x.dtype)
+        onehot[np.arange(x.shape[0]), ctx.targets] = 1
         reduction = ctx.attrs["reduction"]
-        if reduction == "none":
-            grad *= g[:, None]
-        else:
-            grad *= g / logp.dtype.type(max(logp.shape[0], 1)) if reduction == "mean" else g
-        return grad, None
+        scale = g.reshape(-1, 1) if reduction == "none" else g * (1.0 / max(x.shape[0], 1)) \
+            if reduction == "mean" else g
+        return (Softmax.apply(x, axis=1) - onehot) * scale, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.function import Function, Node
+from .shape import Permute
 
 Grads = tuple[np.ndarray | None, ...]
 
@@ -26,6 +27,11 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         a, b = ctx.saved_tensors
-        ga = g @ np.swapaxes(b, -1, -2) if ctx.needs_input_grad[0] else None
-        gb = np.swapaxes(a, -1, -2) @ g if ctx.needs_input_grad[1] else None
+        ga = g @ swap_last(b) if ctx.needs_input_grad[0] else None
+        gb = swap_last(a) @ g if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+def swap_last(v: np.ndarray) -> np.ndarray:
+    """``v`` with its last two axes swapped (an array or a Tensor: backward rules run on both)."""
+    return Permute.apply(v, dims=(*range(v.ndim - 2), v.ndim - 1, v.ndim - 2))

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..engine.function import Function, Node
 from ..engine.grad_mode import is_grad_enabled
+from .shape import Expand
 from .windows import Pair, add_taps, crop2d, out_size, pad2d, tap_slices
 
 Grads = tuple[np.ndarray | None, ...]
@@ -82,6 +83,20 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         (win,) = ctx.saved_tensors
+        return (MaxPoolScatter.apply(g, win, x_shape=ctx.x_shape, **ctx.attrs),)
+
+
+class MaxPoolScatter(Function):
+    """dx of max pooling: each window's gradient g sent to its winning tap (``win``, a constant input),
+    added where a position wins several windows. Linear in g; its adjoint reads, for every window, the
+    value at its winner, so ``grad_g = MaxPoolGather(grad_output, win)``. Inputs g (N, C, OH, OW), win;
+    attrs ``x_shape``, ``kernel_size``, ``stride``, ``padding``. Output (N, C, H, W)."""
+
+    @staticmethod
+    def forward(ctx: Node, g: np.ndarray, win: np.ndarray, *, x_shape: tuple[int, ...], kernel_size: Pair,
+                stride: Pair, padding: Pair) -> np.ndarray:
+        ctx.save_for_backward(win)
+        _, taps = _plan(x_shape, kernel_size, stride, padding)
         if np.isfinite(g).all():
             def tap_grad(k: int) -> np.ndarray:                               # g where tap k won, else 0
                 return g * (win == k)
@@ -90,7 +105,36 @@ class MaxPool2d(Function):
 
             def tap_grad(k: int) -> np.ndarray:
                 return np.where(win == k, g, zero)
-        return (_scatter(tap_grad, ctx.x_shape, ctx.attrs["padding"], ctx.taps, g.dtype),)
+        return _scatter(tap_grad, x_shape, padding, taps, g.dtype)
+
+    @staticmethod
+    def backward(ctx: Node, u: np.ndarray) -> Grads:
+        (win,) = ctx.saved_tensors
+        attrs = {k: v for k, v in ctx.attrs.items() if k != "x_shape"}
+        return MaxPoolGather.apply(u, win, **attrs), None
+
+
+class MaxPoolGather(Function):
+    """y[window] = u at the window's winning tap (max pooling with the winners held fixed): the adjoint
+    of ``MaxPoolScatter``, whose op is its backward, ``grad_u = MaxPoolScatter(grad_output, win)``.
+    Inputs u (N, C, H, W), win (N, C, OH, OW); attrs ``kernel_size``, ``stride``, ``padding``."""
+
+    @staticmethod
+    def forward(ctx: Node, u: np.ndarray, win: np.ndarray, *, kernel_size: Pair, stride: Pair,
+                padding: Pair) -> np.ndarray:
+        ctx.save_for_backward(win)
+        ctx.x_shape = u.shape
+        _, taps = _plan(u.shape, kernel_size, stride, padding)
+        up = pad2d(u, padding)
+        out = np.zeros(win.shape, dtype=u.dtype)
+        for k, (rows, cols) in enumerate(taps):
+            np.copyto(out, up[..., rows, cols], where=win == k)
+        return out
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        (win,) = ctx.saved_tensors
+        return MaxPoolScatter.apply(g, win, x_shape=ctx.x_shape, **ctx.attrs), None
 
 
 class AvgPool2d(Function):
@@ -121,16 +165,32 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        share = g * np.asarray(1 / len(ctx.taps), dtype=g.dtype)
-        return (_scatter(lambda k: share, ctx.x_shape, ctx.attrs["padding"], ctx.taps, g.dtype),)
+        return (AvgPoolScatter.apply(g, x_shape=ctx.x_shape, **ctx.attrs),)
+
+
+class AvgPoolScatter(Function):
+    """dx of average pooling: each window's g / (KH KW) added to all its taps. Linear, and the adjoint
+    of average pooling, so its backward is ``AvgPool2d`` itself. Input g (N, C, OH, OW); attrs
+    ``x_shape``, ``kernel_size``, ``stride``, ``padding``. Output (N, C, H, W)."""
+
+    @staticmethod
+    def forward(ctx: Node, g: np.ndarray, *, x_shape: tuple[int, ...], kernel_size: Pair, stride: Pair,
+                padding: Pair) -> np.ndarray:
+        _, taps = _plan(x_shape, kernel_size, stride, padding)
+        share = g * np.asarray(1 / len(taps), dtype=g.dtype)
+        return _scatter(lambda k: share, x_shape, padding, taps, g.dtype)
+
+    @staticmethod
+    def backward(ctx: Node, u: np.ndarray) -> Grads:
+        return (AvgPool2d.apply(u, **{k: v for k, v in ctx.attrs.items() if k != "x_shape"}),)
 
 
 class GlobalAvgPool2d(Function):
     """y[n, c, 0, 0] = mean of x[n, c] over H and W (``adaptive_avg_pool2d(x, 1)``).
 
     Every pixel has weight 1 / (H W) in its mean, so dL/dx[n, c, h, w] = grad_output[n, c, 0, 0] / (H W),
-    the gradient broadcast back over the plane (a read-only broadcast view; the engine copies it if it
-    needs to add to it).
+    the gradient broadcast back over the plane (``Expand``: a read-only broadcast view; the engine copies
+    it if it needs to add to it).
 
     Input: x (N, C, H, W). Output (N, C, 1, 1). Nothing saved but the shape.
     """
@@ -143,4 +203,4 @@ class GlobalAvgPool2d(Function):
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
         h, w = ctx.x_shape[-2:]
-        return (np.broadcast_to(g * np.asarray(1 / (h * w), dtype=g.dtype), ctx.x_shape),)
+        return (Expand.apply(g * (1 / (h * w)), shape=ctx.x_shape),)

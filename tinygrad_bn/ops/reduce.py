@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.function import Function, Node
+from .shape import Expand
 
 Grads = tuple[np.ndarray | None, ...]
 Axis = int | tuple[int, ...] | None
@@ -20,7 +21,8 @@ def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, 
 
 
 def _expand_back(g: np.ndarray, ctx: Node) -> np.ndarray:
-    """Reshape a reduced gradient to the keepdims shape, so it broadcasts against the input."""
+    """Reshape a reduced gradient to the keepdims shape, so it broadcasts against the input. (Backward
+    rules here are written with operators and ``Op.apply``: they run on arrays and on Tensors.)"""
     return g.reshape(ctx.kd_shape)
 
 
@@ -39,7 +41,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        return (np.broadcast_to(_expand_back(g, ctx), ctx.in_shape),)
+        return (Expand.apply(_expand_back(g, ctx), shape=ctx.in_shape),)
 
 
 class Mean(Function):
@@ -54,15 +56,14 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        scale = np.asarray(1.0 / ctx.n, dtype=g.dtype)
-        return (np.broadcast_to(_expand_back(g, ctx) * scale, ctx.in_shape),)
+        return (Expand.apply(_expand_back(g, ctx) * (1.0 / ctx.n), shape=ctx.in_shape),)
 
 
 class Var(Function):
     """z = sum((x - mean)^2) / (n - correction) over ``axis``; correction=1 is the unbiased estimate.
 
     dz/dx_i = 2 (x_i - mean) / (n - correction): the mean's own dependence on x_i drops out because
-    sum(x - mean) = 0.
+    sum(x - mean) = 0. Backward recomputes x - mean from the saved x (so it is differentiable again).
     """
 
     @staticmethod
@@ -70,7 +71,7 @@ class Var(Function):
                 correction: int = 1) -> np.ndarray:
         n = _count(x.shape, axis)
         centered = x - x.mean(axis=axis, keepdims=True)
-        ctx.save_for_backward(centered)
+        ctx.save_for_backward(x)
         ctx.kd_shape = keepdims_shape(x.shape, axis)
         ctx.denom = n - correction
         out = (centered * centered).sum(axis=axis, keepdims=keepdims) / np.asarray(ctx.denom, dtype=x.dtype)
@@ -78,8 +79,9 @@ class Var(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        (centered,) = ctx.saved_tensors
-        return (_expand_back(g, ctx) * centered * np.asarray(2.0 / ctx.denom, dtype=g.dtype),)
+        (x,) = ctx.saved_tensors
+        centered = x - x.mean(axis=ctx.attrs["axis"], keepdims=True)
+        return (_expand_back(g, ctx) * centered * (2.0 / ctx.denom),)
 
 
 class _Extremum(Function):

@@ -1,7 +1,8 @@
 """Shape ops: reshape, permute, expand (broadcast_to), indexing, concatenate.
 
 None of these does arithmetic, so each backward only moves gradient entries back to where the
-forward took them from.
+forward took them from, with shape ops again (so it can be differentiated again: the backward of
+indexing is ``ScatterAdd``, whose backward is indexing).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        return (g.transpose(np.argsort(ctx.attrs["dims"])),)
+        return (Permute.apply(g, dims=tuple(int(d) for d in np.argsort(ctx.attrs["dims"]))),)
 
 
 class Expand(Function):
@@ -72,13 +73,26 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        out = np.zeros(ctx.in_shape, dtype=g.dtype)
-        index = ctx.attrs["index"]
+        return (ScatterAdd.apply(g, index=ctx.attrs["index"], shape=ctx.in_shape),)
+
+
+class ScatterAdd(Function):
+    """z = zeros of ``shape`` with g added at ``index`` (the backward of ``GetItem``; ``np.add.at`` for
+    advanced indices, where a position may be picked several times). Linear in g, and its backward is
+    indexing: dz[index]/dg = 1, so grad_g = grad_output[index]."""
+
+    @staticmethod
+    def forward(ctx: Node, g: np.ndarray, *, index: object, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.zeros(shape, dtype=g.dtype)
         if is_advanced_index(index):
             np.add.at(out, index, g)
         else:
             out[index] = g
-        return (out,)
+        return out
+
+    @staticmethod
+    def backward(ctx: Node, g: np.ndarray) -> Grads:
+        return (GetItem.apply(g, index=ctx.attrs["index"]),)
 
 
 class Concatenate(Function):
@@ -91,4 +105,6 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx: Node, g: np.ndarray) -> Grads:
-        return tuple(np.split(g, np.cumsum(ctx.sizes)[:-1], axis=ctx.attrs["axis"]))
+        axis, ends = ctx.attrs["axis"], np.cumsum(ctx.sizes)
+        lead = (slice(None),) * axis
+        return tuple(GetItem.apply(g, index=(*lead, slice(int(e - n), int(e)))) for e, n in zip(ends, ctx.sizes))

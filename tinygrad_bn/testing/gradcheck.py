@@ -15,6 +15,9 @@ one backward per output, whatever the sizes).
 
 Random ops draw their noise once: the first forward records it and every finite-difference
 evaluation replays it (see ``tinygrad_bn.random``), so dropout is checkable like any other op.
+
+``tg.gradgradcheck(fn, inputs)`` does the same one order up: it gradchecks the first derivatives
+(computed with ``create_graph=True``) as functions of the inputs and of the output seeds.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import backward, grad_mode
+from ..engine import backward, grad_mode, gradient
 from ..engine.tensor import Tensor
 from ..random import NoiseTape, record_noise
 
@@ -118,7 +121,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, *, eps: fl
 def _analytic(output: Tensor, t: Tensor, seed_grad: np.ndarray) -> np.ndarray:
     if not output.requires_grad:
         return np.zeros(t.shape)
-    (g,) = backward.grad(output, (t,), seed_grad, retain_graph=True)
+    (g,) = backward.run_backward(output, seed_grad, True, (t,))
     if g is None:
         return np.zeros(t.shape)
     if g.shape != t.shape:
@@ -184,3 +187,46 @@ def _check_fast(fn: Callable[..., Any], tensors: list[Any], outputs: list[Tensor
             f"  |difference| = {abs(analytic - numerical):.3e} > atol + rtol*|numerical| = "
             f"{atol + rtol * abs(numerical):.3e}\n"
             "  run with fast_mode=False to find the element")
+
+
+def gradgradcheck(fn: Callable[..., Any], inputs: Sequence[Any] | Tensor, grad_outputs: Sequence[Any] | None = None,
+                  *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
+                  fast_mode: bool = False, seed: int = 0) -> bool:
+    """Check second derivatives of ``fn(*inputs)`` against central differences of first derivatives.
+
+    As ``torch.autograd.gradgradcheck``: the first derivatives g(x, v) = v^T J(x), computed with
+    ``tg.autograd.grad(..., create_graph=True)``, are themselves gradchecked as a function of the inputs
+    and of the seeds v (``grad_outputs``: one per output of ``fn``, random float64 normals by default),
+    so both d g / d x (the second derivatives) and d g / d v (the first ones, again) are compared with
+    finite differences. Same arguments, report and :class:`GradcheckError` as :func:`gradcheck`; random
+    ops draw their noise once, and every evaluation at every order replays it (the same dropout mask).
+    """
+    tensors = _as_inputs(inputs)
+    checked = [i for i, t in enumerate(tensors) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad; pass float64 tensors with requires_grad=True")
+    with record_noise() as noise:
+        outputs = _outputs(fn(*tensors))
+    live = [k for k, o in enumerate(outputs) if o.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        seeds = [Tensor(rng.standard_normal(outputs[k].shape).astype(outputs[k].dtype), requires_grad=True)
+                 for k in live]
+    else:
+        given = list(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
+        if len(given) != len(outputs):
+            raise ValueError(f"gradgradcheck: expected one grad_output per output ({len(outputs)}), got {len(given)}")
+        seeds = [_as_inputs([given[k]])[0] for k in live]
+    n = len(tensors)
+
+    def first_derivatives(*args: Any) -> tuple[Tensor, ...]:
+        xs, vs = list(args[:n]), args[n:]
+        with noise.replay(), grad_mode.enable_grad():  # gradcheck evaluates under no_grad; we need the graph
+            outs = _outputs(fn(*xs))
+            grads = gradient.grad([outs[k] for k in live], [xs[i] for i in checked], list(vs), create_graph=True,
+                                  allow_unused=True) if live else [None] * len(checked)
+        return tuple(Tensor(np.zeros(xs[i].shape, dtype=xs[i].dtype)) if g is None else g
+                     for g, i in zip(grads, checked))
+
+    return gradcheck(first_derivatives, [*tensors, *seeds], eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception, fast_mode=fast_mode, seed=seed)

@@ -1,8 +1,9 @@
 """The op registry: every differentiable op with sample inputs, in the spirit of PyTorch's OpInfo.
 
-One parametrized test (``tests/test_registry.py``) runs :func:`tinygrad_bn.gradcheck` in float64 over
-every registered op and every sample, and fails if any ``Function`` defined in the package is not
-reached by some sample. Users extend it for their own ops::
+Parametrized tests (``tests/test_registry.py``) run :func:`tinygrad_bn.gradcheck` and
+:func:`tinygrad_bn.gradgradcheck` in float64 over every registered op and every sample, and one fails if
+any ``Function`` defined in the package is reached by no sample (forward, or backward under create_graph).
+Users extend it for their own ops::
 
     from tinygrad_bn.testing.registry import Sample, register_op
     register_op("my_softplus", lambda x: my_softplus(x), lambda rng: [Sample((rng.standard_normal((3, 4)),))])
@@ -31,26 +32,29 @@ class Sample:
 
 @dataclass
 class OpInfo:
-    """A registered op: ``fn(*tensors, **kwargs) -> Tensor`` and ``samples(rng) -> list[Sample]``."""
+    """A registered op: ``fn(*tensors, **kwargs) -> Tensor`` and ``samples(rng) -> list[Sample]``.
+    ``skip_gradgrad``: why its samples are not gradgradchecked (empty: they are)."""
 
     name: str
     fn: Callable[..., Any]
     samples: Callable[[np.random.Generator], Iterable[Sample]]
     gradcheck_kwargs: dict[str, Any] = field(default_factory=dict)
+    skip_gradgrad: str = ""
 
 
 OPS: dict[str, OpInfo] = {}
 
 
 def register_op(name: str, fn: Callable[..., Any], samples: Callable[[np.random.Generator], Iterable[Sample]],
-                **gradcheck_kwargs: Any) -> OpInfo:
-    """Add an op to the registry. ``gradcheck_kwargs`` (e.g. ``atol``) are passed to gradcheck for it."""
+                *, skip_gradgrad: str = "", **gradcheck_kwargs: Any) -> OpInfo:
+    """Add an op to the registry. ``gradcheck_kwargs`` (e.g. ``atol``) are passed to gradcheck and
+    gradgradcheck for it; ``skip_gradgrad`` (a reason) leaves its samples out of gradgradcheck."""
     if name in OPS:
         raise ValueError(f"register_op: an op named {name!r} is already registered")
     if not callable(fn) or not callable(samples):
         raise TypeError(f"register_op: fn and samples must be callables, got {type(fn).__name__} and "
                         f"{type(samples).__name__}")
-    info = OpInfo(name, fn, samples, gradcheck_kwargs)
+    info = OpInfo(name, fn, samples, gradcheck_kwargs, skip_gradgrad)
     OPS[name] = info
     return info
 

@@ -271,7 +271,7 @@ def _gradients(roots: list[Tensor], shown: list[Tensor], order: list[Tensor]) ->
     r = roots[0]
     alive = not any(t._ctx is not None and t._ctx.released for t in order)
     if missing and alive and len(roots) == 1 and r.requires_grad and r.size == 1:
-        for t, g in zip(missing, backward.grad(r, missing, retain_graph=True)):
+        for t, g in zip(missing, backward.run_backward(r, None, True, tuple(missing))):
             if g is not None:
                 grads[id(t)] = g
     return grads
