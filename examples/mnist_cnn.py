@@ -19,7 +19,7 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dataset", choices=("fashion-mnist", "mnist"), default="fashion-mnist")
 parser.add_argument("--data-dir", default=None, help="folder holding fashion-mnist/ or mnist/ (default: download)")
 parser.add_argument("--holdout", type=int, default=0, help="train on the test split minus N images, test on N")
-parser.add_argument("--epochs", type=int, default=8)
+parser.add_argument("--epochs", type=int, default=10)
 args = parser.parse_args()
 
 # 1. Data: uint8 images (N, 28, 28) and labels (N,).

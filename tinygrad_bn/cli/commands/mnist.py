@@ -34,13 +34,13 @@ DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adam": 0.0}
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {"epochs": 30, "batch_size": 128, "optimizer": "sgd", "lr": None, "dropout": 0.2, "shift": 1,
             "hidden": (512, 512), "channels": None},
-    "cnn": {"epochs": 8, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "dropout": 0.1, "shift": 0,
+    "cnn": {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "dropout": 0.1, "shift": 0,
             "hidden": None, "channels": (32, 64)},
 }
 
 
 def _default(option: str) -> str:
-    """'default: 30 (mlp), 8 (cnn)' for the help texts."""
+    """'default: 30 (mlp), 10 (cnn)' for the help texts."""
     def show(v: Any) -> str:
         return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
     return "default: " + ", ".join(f"{show(d[option])} ({m})" for m, d in MODEL_DEFAULTS.items()
