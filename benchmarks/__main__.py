@@ -3,10 +3,11 @@
     python -m benchmarks [--rounds 15] [--threads N] [--cpu-time] [--epochs 2] [--no-memory] [--quick]
 
 Runs, in this order: the MLP training step (tinygrad_bn vs the numpy reference vs PyTorch when importable,
-see mlp_step.py), the per-node tape cost (op_overhead.py), BatchNorm fused vs staged (batchnorm.py), conv2d
-and max_pool2d forward+backward against same-FLOP matmuls and PyTorch (conv.py), the Hessian-vector
-product of the MLP against a gradient and PyTorch's (hvp.py), the import time
-(import_time.py), and peak memory over ``--epochs`` epochs in fresh processes (mlp_step.py --memory).
+see mlp_step.py), the CNN training step (the same three, see cnn_step.py), the per-node tape cost
+(op_overhead.py), BatchNorm fused vs staged (batchnorm.py), conv2d and max_pool2d forward+backward against
+same-FLOP matmuls and PyTorch (conv.py), the Hessian-vector product of the MLP against a gradient and
+PyTorch's (hvp.py), the import time (import_time.py), and peak memory over ``--epochs`` epochs in fresh
+processes (mlp_step.py --memory).
 Each row is a median with the min and max over interleaved rounds, and its target.
 ``--quick`` uses fewer rounds and skips the memory run (a smoke test, not figures to quote).
 """
@@ -17,7 +18,7 @@ import argparse
 import statistics
 import sys
 
-from . import batchnorm, conv, hvp, import_time, mlp_step, op_overhead
+from . import batchnorm, cnn_step, conv, hvp, import_time, mlp_step, op_overhead
 from .timing import Summary, describe_machine, load_warning, markdown_table
 
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per timing (default 15)")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: numpy's choice)")
-    parser.add_argument("--cpu-time", action="store_true", help="time the MLP step with process CPU time")
+    parser.add_argument("--cpu-time", action="store_true", help="time the MLP and CNN steps with process CPU time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per candidate in the memory run (default 2)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory run (the slowest part)")
     parser.add_argument("--quick", action="store_true", help="5 rounds, no memory run: a smoke test")
@@ -58,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
                          unit="x"))
     rows.append(_row("training step: tinygrad_bn ms", [t * 1e3 for t in step["tinygrad_bn"]], fmt=".3f"))
     rows.append(_row("training step: numpy reference ms", [t * 1e3 for t in step["reference"]], fmt=".3f"))
+
+    cnn = cnn_step.run_steps(rounds, cpu_time=args.cpu_time)[1]
+    rows.append(_row("CNN training step: tinygrad_bn / numpy reference", _ratios(cnn, "tinygrad_bn", "reference"),
+                     "<= 1.15x", statistics.median(_ratios(cnn, "tinygrad_bn", "reference")) <= 1.15, fmt=".3f",
+                     unit="x"))
+    if "torch" in cnn:
+        rows.append(_row("CNN training step: PyTorch / tinygrad_bn", _ratios(cnn, "torch", "tinygrad_bn"),
+                         "(for comparison)", unit="x"))
+    rows.append(_row("CNN training step: tinygrad_bn ms", [t * 1e3 for t in cnn["tinygrad_bn"]], fmt=".1f"))
+    rows.append(_row("CNN training step: numpy reference ms", [t * 1e3 for t in cnn["reference"]], fmt=".1f"))
 
     nodes = op_overhead.run(rounds)
     fb = nodes["forward+backward"]
@@ -122,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine())
     if load_warning(args.threads):
         print(load_warning(args.threads))
-    print(f"- BLAS threads: {threads}; MLP step timer: {'CPU time' if args.cpu_time else 'wall-clock'}; "
+    print(f"- BLAS threads: {threads}; MLP and CNN step timer: {'CPU time' if args.cpu_time else 'wall-clock'}; "
           f"{rounds} interleaved rounds\n")
     print(markdown_table(["measure", "median", "min", "max", "target", "status"], rows))
     return 0
