@@ -48,17 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
 
     _, step = mlp_step.run_steps(rounds, cpu_time=args.cpu_time)
-    rows.append(_row("training step: tinygrad_bn / numpy reference", _ratios(step, "tinygrad_bn", "reference"),
+    rows.append(_row("MLP training step: tinygrad_bn / numpy reference", _ratios(step, "tinygrad_bn", "reference"),
                      "<= 1.15x", statistics.median(_ratios(step, "tinygrad_bn", "reference")) <= 1.15, fmt=".3f",
                      unit="x"))
     if "torch" in step:
-        rows.append(_row("training step: PyTorch / numpy reference", _ratios(step, "torch", "reference"),
+        rows.append(_row("MLP training step: PyTorch / numpy reference", _ratios(step, "torch", "reference"),
                          "(for comparison)", unit="x"))
-        rows.append(_row("training step: PyTorch / tinygrad_bn", _ratios(step, "torch", "tinygrad_bn"),
+        rows.append(_row("MLP training step: PyTorch / tinygrad_bn", _ratios(step, "torch", "tinygrad_bn"),
                          "> 1 (faster than PyTorch)", statistics.median(_ratios(step, "torch", "tinygrad_bn")) > 1,
                          unit="x"))
-    rows.append(_row("training step: tinygrad_bn ms", [t * 1e3 for t in step["tinygrad_bn"]], fmt=".3f"))
-    rows.append(_row("training step: numpy reference ms", [t * 1e3 for t in step["reference"]], fmt=".3f"))
+    rows.append(_row("MLP training step: tinygrad_bn ms", [t * 1e3 for t in step["tinygrad_bn"]], fmt=".3f"))
+    rows.append(_row("MLP training step: numpy reference ms", [t * 1e3 for t in step["reference"]], fmt=".3f"))
 
     cnn = cnn_step.run_steps(rounds, cpu_time=args.cpu_time)[1]
     rows.append(_row("CNN training step: tinygrad_bn / numpy reference", _ratios(cnn, "tinygrad_bn", "reference"),
