@@ -26,7 +26,7 @@ import numpy as np
 import tinygrad_bn as tg
 from tinygrad_bn import models, nn, optim
 
-from .mlp_step import Step, _rows, framework_step, set_threads
+from .mlp_step import Step, _rows, framework_step, set_threads, torch_training_step
 from .reference_cnn import ReferenceCNN
 from .timing import describe_machine, interleaved, markdown_table, ms, ratio_summary
 
@@ -81,16 +81,7 @@ def torch_step(model: nn.Module) -> Step | None:
     except ImportError:
         return None
     tmodel = torch_model(model)
-    opt = torch.optim.Adam(tmodel.parameters(), lr=LR)
-
-    def step(x: np.ndarray, y: np.ndarray) -> float:
-        loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return torch_training_step(tmodel, torch.optim.Adam(tmodel.parameters(), lr=LR))
 
 
 def candidates(seed: int = 0) -> dict[str, Step]:

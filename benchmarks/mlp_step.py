@@ -76,7 +76,12 @@ def torch_step(model: nn.Module) -> Step | None:
     except ImportError:
         return None
     tmodel = torch_model(model)
-    opt = torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM)
+    return torch_training_step(tmodel, torch.optim.SGD(tmodel.parameters(), lr=LR, momentum=MOMENTUM))
+
+
+def torch_training_step(tmodel: Any, opt: Any) -> Step:
+    """One PyTorch eager step of ``tmodel`` with ``opt`` (cross-entropy), for every benchmark comparing with it."""
+    import torch
 
     def step(x: np.ndarray, y: np.ndarray) -> float:
         loss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)), torch.from_numpy(y))

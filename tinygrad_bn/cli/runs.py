@@ -328,3 +328,12 @@ def run_training(command: str, out: Path, *, resume: bool, force: bool, finished
     except MemoryError as e:
         error(f"out of memory ({e or 'an array could not be allocated'}); use a smaller model or batch")
         return EXIT_USAGE
+
+
+def refuse_batch_of_one(command: str, batch_size: int) -> int | None:
+    """EXIT_USAGE after one line on stderr if BatchNorm would get batches of one image, else None."""
+    if batch_size >= 2:
+        return None
+    print(f"tinygrad-bn {command}: error: --batch-size {batch_size}: BatchNorm needs at least 2 images per batch",
+          file=sys.stderr)
+    return EXIT_USAGE

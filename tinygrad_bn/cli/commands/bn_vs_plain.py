@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -73,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.common import printer
     from ..reporting import machine
 
-    if args.batch_size < 2:
-        print("tinygrad-bn bn-vs-plain: error: --batch-size 1: BatchNorm needs at least 2 images per batch",
-              file=sys.stderr)
-        return runs.EXIT_USAGE
+    refused = runs.refuse_batch_of_one("bn-vs-plain", args.batch_size)
+    if refused is not None:
+        return refused
 
     def body(run: runs.Run) -> int:
         nonlocal args

@@ -165,10 +165,9 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.common import check_bn_batches, printer
     from ..reporting import machine
 
-    if args.batch_size < 2:
-        print("tinygrad-bn variance-shift: error: --batch-size 1: BatchNorm needs at least 2 images per batch",
-              file=sys.stderr)
-        return runs.EXIT_USAGE
+    refused = runs.refuse_batch_of_one("variance-shift", args.batch_size)
+    if refused is not None:
+        return refused
 
     def body(run: runs.Run) -> int:
         nonlocal args
