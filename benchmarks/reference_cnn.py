@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .reference_mlp import softmax_cross_entropy
+
 F32 = np.float32
 
 
@@ -182,14 +184,7 @@ class ReferenceCNN:
         logits = a @ self.w2.T
         logits += self.b2
 
-        logits -= logits.max(axis=1, keepdims=True)                     # fused softmax cross-entropy
-        e = np.exp(logits)
-        total = e.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = float(np.log(total[:, 0]).sum() - logits[rows, targets].sum()) / n
-        e /= total
-        e[rows, targets] -= 1
-        e /= n                                                          # g = d loss / d logits
+        loss, e = softmax_cross_entropy(logits, targets)                # e = d loss / d logits
 
         grads = [e.T @ a, e.sum(axis=0)]                                # dW2, db2
         da = e @ self.w2

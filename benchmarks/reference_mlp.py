@@ -25,6 +25,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy of ``logits`` (N, C) and its gradient (softmax - one-hot) / N, computed in
+    place in ``logits`` (which is overwritten): the fused loss of both hand-written references."""
+    n = logits.shape[0]
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.log(total[:, 0]).sum() - logits[rows, targets].sum()) / n
+    e /= total
+    e[rows, targets] -= 1
+    e /= n
+    return loss, e
+
+
 class ReferenceMLP:
     """Parameters, running statistics, momentum buffers and ``step``; arrays are copied in as float32.
 
@@ -85,15 +100,7 @@ class ReferenceMLP:
         logits = h @ w.T
         logits += b
 
-        # fused softmax cross-entropy
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        total = e.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = float(np.log(total[:, 0]).sum() - logits[rows, targets].sum()) / n
-        e /= total
-        e[rows, targets] -= 1
-        e /= n                                                 # g = d loss / d logits
+        loss, e = softmax_cross_entropy(logits, targets)       # e = d loss / d logits
         grads = self._backward(e, inputs, saved)
         self._sgd(grads)
         return loss
